@@ -86,9 +86,6 @@ def write_pages():
         dest = PAGES / rel.parent / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(json.dumps(page, indent=1))
-        for f in p.parent.glob('*'):  # images a notebook links to
-            if f.suffix.lower() in ('.png', '.jpg', '.jpeg', '.svg', '.gif') and not (dest.parent / f.name).exists():
-                shutil.copy2(f, dest.parent / f.name)
         entry = {title or dest.stem: str(dest.relative_to(PAGES))}
         if rel.parent == Path('.'): nav.append(entry)
         else:
@@ -96,6 +93,7 @@ def write_pages():
             grp = next((e for e in nav if sec in e and isinstance(e[sec], list)), None)
             if grp is None: grp = {sec: []}; nav.append(grp)
             grp[sec].append(entry)
+    if (ROOT / 'nbs' / 'images').is_dir(): shutil.copytree(ROOT / 'nbs' / 'images', PAGES / 'images')  # pictures the notebooks link to
     return nav
 
 
@@ -151,7 +149,7 @@ def readme_from_index():
         src = c['source'] if isinstance(c['source'], str) else ''.join(c['source'])
         if c['cell_type'] == 'markdown':
             if '<!-- WARNING' in src: continue
-            parts.append(src.strip())
+            parts.append(re.sub(r'\]\(images/', '](nbs/images/', src.strip()))  # README sits one folder up
         elif c['cell_type'] == 'code':
             if 'remove_input' not in c['metadata'].get('tags', []): parts.append(f'```python\n{src.strip()}\n```')
             for o in c.get('outputs', []):
