@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from nbdev.config import get_config
-from nbdev.test import test_nb
+import nbdev.test as nbdev_test  # not `from ... import test_nb`: pytest would collect it as a test
 
 cfg = get_config()
 NBS = Path(cfg.config_path) / cfg.nbs_path
@@ -31,5 +31,5 @@ def test_notebooks_found():
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=[str(p.relative_to(NBS)) for p in NOTEBOOKS])
 def test_notebook(nb, monkeypatch):
     monkeypatch.chdir(nb.parent)  # notebooks run from their own folder, as under nbdev_test
-    ok, secs = test_nb(nb, skip_flags=SKIP, force_flags=FORCE, do_print=False, showerr=True)
+    ok, secs = nbdev_test.test_nb(nb, skip_flags=SKIP, force_flags=FORCE, do_print=False, showerr=True)
     assert ok, f'{nb.relative_to(NBS)} failed after {secs:.1f}s (its traceback is printed above)'
