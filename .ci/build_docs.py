@@ -20,6 +20,15 @@ PROC, SITE, WORK = ROOT / '_proc', ROOT / '_docs', ROOT / '.mkdocs'
 PAGES = WORK / 'docs'
 MATHJAX_PKG = 'mathjax@2.7.9'  # MathJax 2: the version nbconvert's HTML template configures
 MATHJAX_MARK = 'EFM_LOCAL_MATHJAX'
+
+
+def _doc_url():
+    from nbdev.config import get_config
+    c = get_config()
+    return c.doc_host.rstrip('/') + c.doc_baseurl.rstrip('/')
+
+
+DOC_URL = _doc_url()
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
                   '--disable-component-update', '--disable-sync', '--disable-quic', '--hide-scrollbars']
 
@@ -149,7 +158,8 @@ def readme_from_index():
         src = c['source'] if isinstance(c['source'], str) else ''.join(c['source'])
         if c['cell_type'] == 'markdown':
             if '<!-- WARNING' in src: continue
-            parts.append(re.sub(r'\]\(images/', '](nbs/images/', src.strip()))  # README sits one folder up
+            src = re.sub(r'\]\(images/', '](nbs/images/', src.strip())  # README sits one folder up
+            parts.append(re.sub(r'\]\(([\w-]+\.html)', rf'](' + DOC_URL + r'/\1', src))  # pages: on the docs site
         elif c['cell_type'] == 'code':
             if 'remove_input' not in c['metadata'].get('tags', []): parts.append(f'```python\n{src.strip()}\n```')
             for o in c.get('outputs', []):
