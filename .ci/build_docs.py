@@ -55,6 +55,17 @@ def directives(src: str):
     return d, '\n'.join(lines[i:]).strip('\n')
 
 
+PANDOC_ATTRS = re.compile(r'\{(?:target|style|\.|#)[^{}\n]*\}')
+
+
+def _plain_markdown(o: dict) -> dict:
+    "show_doc's markdown carries Pandoc attributes (`{target=...}`) that only Quarto understands: drop them."
+    md = o.get('data', {}).get('text/markdown')
+    if md is None: return o
+    md = ''.join(md) if isinstance(md, list) else md
+    return dict(o, data=dict(o['data'], **{'text/markdown': PANDOC_ATTRS.sub('', md)}))
+
+
 def page_from_proc(nb: dict):
     "Turn one nbdev-processed notebook into a notebook mkdocs-jupyter renders as-is; returns (nb, title, out_name)."
     cells, title, out = [], None, None
@@ -74,6 +85,7 @@ def page_from_proc(nb: dict):
             tags = []
             if d.get('echo', '').lower() == 'false' or not body.strip(): tags.append('remove_input')
             if d.get('output', '').lower() == 'false': c['outputs'] = []
+            c['outputs'] = [_plain_markdown(o) for o in c.get('outputs', [])]
             if not body.strip() and not c.get('outputs'): continue
             c['metadata']['tags'] = tags
         else:
