@@ -171,7 +171,7 @@ def readme_from_index():
         if c['cell_type'] == 'markdown':
             if '<!-- WARNING' in src: continue
             src = re.sub(r'\]\(images/', '](nbs/images/', src.strip())  # README sits one folder up
-            parts.append(re.sub(r'\]\(([\w/-]+\.html)', rf'](' + DOC_URL + r'/\1', src))  # pages: on the docs site
+            parts.append(re.sub(r'\]\(([\w/-]+\.html)', r'](' + DOC_URL + r'/\1', src))  # pages: on the docs site
         elif c['cell_type'] == 'code':
             if 'remove_input' not in c['metadata'].get('tags', []): parts.append(f'```python\n{src.strip()}\n```')
             for o in c.get('outputs', []):

@@ -23,7 +23,7 @@ and unmapped on free, so RSS follows the live allocations (without it glibc rais
 warm-up call frees its blocks, the measured call reuses retained heap, and small peaks read as zero). As a
 cross-check the table also gives the analytic size of each method's largest intermediate tensor.
 """
-import json, math, os, statistics, subprocess, sys, time
+import json, math, os, subprocess, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository, when efm is not installed

@@ -5,7 +5,7 @@
 # %% ../nbs/01_capacitor.ipynb #2c14aebd
 from __future__ import annotations
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from typing import Optional
 
 import torch

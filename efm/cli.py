@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_cli.ipynb #6f2b125c
 from __future__ import annotations
-import argparse, json, math, os, sys, time
+import argparse, json, os, time
 from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -114,7 +114,6 @@ def swissroll_demo(cfg:Optional[DemoConfig]=None, # settings (default `DemoConfi
     r = DemoResult(w2=w2(fw.x[ok], Q1), w2_floor=w2(Q0, Q1), w2_source=w2(P0, Q1), w2_backward=w2(bw.x[~bw.lost], P1),
                    w2_ground_truth=w2(gt.x[~gt.lost], Q1), nfe=fw.nfe, n_behind=fw.n_behind, n_lost=fw.n_lost,
                    train_seconds=res.seconds, n_params=n_params(model), config=asdict(cfg))
-    backend = matplotlib.get_backend()
     fig = _demo_figure(P0, Q0, fw, bw, gt, Pc, cfg, out / 'swissroll.png')
     r.figure = str(out / 'swissroll.png')
     if not show:

@@ -104,7 +104,7 @@ def update(s:ExplorerState, # the settings
 # %% ../nbs/09_explorer.ipynb #f7ff537d
 def _draw_1d(ax, d):
     "The D = 1 capacitor in the (x, z) plane."
-    s, L = d.state, float(d.state.L)
+    L = float(d.state.L)
     if d.lines is not None:
         path = d.lines.path
         for i in range(path.shape[1]):

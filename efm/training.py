@@ -5,7 +5,7 @@
 # %% ../nbs/03_training.ipynb #62b9c391
 from __future__ import annotations
 import copy, math, os, time
-from dataclasses import dataclass, asdict, field as dc_field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from fastprogress.fastprogress import progress_bar
 
 from .field import Field
-from .capacitor import Capacitor, ChargeBank
+from .capacitor import Capacitor
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'efm_loss', 'Sampler', 'lr_factor', 'ema_update', 'save_checkpoint', 'load_checkpoint', 'TrainConfig',
