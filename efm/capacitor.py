@@ -176,13 +176,16 @@ def batch(self:Capacitor,
           b:Optional[int]=None, # number of training points (default: B)
           bank:Optional[ChargeBank]=None, # pool of charges for the target (None: this batch)
           generator:Optional[torch.Generator]=None, # source of randomness
+          charges:Optional[tuple]=None, # (P, Q): the samples that carry the charge of this step (default: xp, xq); DDP passes every rank's
          ) -> TrainingBatch:
     "One step of Algorithm 1's data side: points from the pairs, target over the pool (or the batch)."
     check_plates(xp, xq)
     b = min(len(xp), len(xq)) if b is None else b
     if not 1 <= b <= min(len(xp), len(xq)): raise ValueError(f'b (training points) must be in [1, {min(len(xp), len(xq))}], got {b}')
-    if bank is not None: bank.push(xp, xq)
-    P, Q = (xp, xq) if bank is None else (bank.P, bank.Q)
+    cp, cq = (xp, xq) if charges is None else charges
+    if charges is not None: check_plates(cp, cq)
+    if bank is not None: bank.push(cp, cq)
+    P, Q = (cp, cq) if bank is None else (bank.P, bank.Q)
     pts = self.points(xp[:b], xq[:b], generator)
     with torch.no_grad(): E = self.target(pts.x, pts.z, P, Q)
     return TrainingBatch(pts.x, pts.z, E, pts.outside)

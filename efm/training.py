@@ -4,21 +4,24 @@
 
 # %% ../nbs/03_training.ipynb #62b9c391
 from __future__ import annotations
-import copy, math, os, time
+import copy, math, os, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 from fastprogress.fastprogress import progress_bar
 
 from .field import Field
 from .capacitor import Capacitor
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'efm_loss', 'Sampler', 'lr_factor', 'ema_update', 'save_checkpoint', 'load_checkpoint', 'TrainConfig',
-           'TrainResult', 'train']
+__all__ = ['CKPT_FORMAT', 'efm_loss', 'Sampler', 'lr_factor', 'ema_update', 'save_checkpoint', 'load_checkpoint',
+           'checkpoint_path', 'checkpoints', 'latest_checkpoint', 'prune_checkpoints', 'TrainConfig', 'TrainResult',
+           'gather_samples', 'train']
 
 # %% ../nbs/03_training.ipynb #a406eac3
 def efm_loss(pred:Field, # the network's output at the training points
@@ -141,6 +144,42 @@ def load_checkpoint(path:Union[str, Path], # file written by `save_checkpoint`
         raise ValueError(f'{path} is not an efm training checkpoint (format {state.get("format") if isinstance(state, dict) else type(state).__name__!r}, expected {CKPT_FORMAT!r})')
     return state
 
+# %% ../nbs/03_training.ipynb #add3c9c7
+def checkpoint_path(ckpt_dir:Union[str, Path], # the run's folder
+                    step:int, # the step the checkpoint holds
+                   ) -> Path:
+    "Where the checkpoint of `step` goes."
+    return Path(ckpt_dir) / f'step-{step:08d}.ckpt'
+
+def checkpoints(ckpt_dir:Union[str, Path], # the run's folder
+               ) -> list: # paths, newest first
+    "The checkpoint files of a run, newest first (step-numbered files, then a legacy `last.ckpt`)."
+    d = Path(ckpt_dir)
+    if not d.is_dir(): return []
+    return sorted(d.glob('step-*.ckpt'), key=lambda p: p.name, reverse=True) + ([d / 'last.ckpt'] if (d / 'last.ckpt').is_file() else [])
+
+def latest_checkpoint(ckpt_dir:Union[str, Path], # the run's folder
+                      map_location:Any='cpu', # where to put the tensors
+                     ) -> tuple: # (path, state), or (None, None) when the folder holds no checkpoint
+    "The newest readable checkpoint of a run; unreadable newer ones are skipped with a warning."
+    bad = []
+    for p in checkpoints(ckpt_dir):
+        try: st = load_checkpoint(p, map_location)
+        except ValueError as e: bad.append(p); warnings.warn(f'{e}; falling back to the previous checkpoint'); continue
+        if bad: warnings.warn(f'resuming from {p.name} (step {st.get("step")}) instead of the unreadable {", ".join(b.name for b in bad)}')
+        return p, st
+    if bad: raise ValueError(f'no readable checkpoint in {ckpt_dir}: {", ".join(b.name for b in bad)} are all truncated or corrupt')
+    return None, None
+
+def prune_checkpoints(ckpt_dir:Union[str, Path], # the run's folder
+                      keep:int, # how many step-numbered checkpoints to keep (newest)
+                     ) -> list: # the files removed
+    "Delete all but the newest `keep` checkpoints, and temporary files left by killed writers."
+    d = Path(ckpt_dir)
+    old = [p for p in checkpoints(d) if p.name != 'last.ckpt'][keep:] + [p for p in d.glob('.step-*.ckpt.tmp*') if p.stat().st_mtime < time.time() - 60]
+    for p in old: p.unlink(missing_ok=True)
+    return old
+
 # %% ../nbs/03_training.ipynb #ad54f837
 @dataclass
 class TrainConfig:
@@ -157,6 +196,8 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast when the model is on CUDA (ignored on CPU)
     ckpt_every: int = 0  # checkpoint every k steps (0: only at the end); ignored without a ckpt_dir
     log_every: int = 10  # progress-bar update period
+    keep: int = 3  # checkpoints kept (the newest); older ones are pruned
+    gather: bool = True  # data-parallel runs: every rank's samples are charges of the target (all-gather)
 
     def __post_init__(self):
         for k in ('steps', 'batch', 'log_every'):
@@ -168,8 +209,9 @@ class TrainConfig:
         if self.schedule not in ('cosine', 'constant'): raise ValueError(f"TrainConfig.schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.clip is not None and not self.clip > 0: raise ValueError(f'TrainConfig.clip must be None or > 0, got {self.clip}')
         if not 0 <= self.ema < 1: raise ValueError(f'TrainConfig.ema must be in [0, 1), got {self.ema}')
+        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1: raise ValueError(f'TrainConfig.keep must be a positive int, got {self.keep!r}')
 
-_BOOKKEEPING = ('ckpt_every', 'log_every')
+_BOOKKEEPING = ('ckpt_every', 'log_every', 'keep')
 
 @dataclass
 class TrainResult:
@@ -182,10 +224,27 @@ class TrainResult:
     capacitor: Capacitor  # the physics settings
     ckpt: Optional[Path] = None  # the last checkpoint written, if any
     seconds: float = 0.0  # wall time of this call
+    total_seconds: float = 0.0  # wall time of the whole run, over all resumed calls (as recorded in its checkpoints)
 
 # %% ../nbs/03_training.ipynb #aa10b4e6
-def _config_diff(saved:dict, now:dict, skip=()):
+def _config_diff(saved:dict, now:dict, skip=(), defaults:dict={}):
+    "Fields that differ; a field absent from an older checkpoint counts as its default."
+    saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
     return [f'{k}: {saved.get(k)!r} (checkpoint) vs {now.get(k)!r} (now)' for k in sorted(set(saved) | set(now)) if k not in skip and saved.get(k) != now.get(k)]
+
+def _dist() -> tuple:
+    "(rank, world size) of the default process group; (0, 1) without one."
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+def gather_samples(x:Tensor, # this rank's samples, [n, *shape] (the same n on every rank)
+                  ) -> Tensor: # every rank's samples in rank order, [world * n, *shape]
+    "All-gather samples across the ranks of the default process group (`x` itself without one)."
+    rank, world = _dist()
+    if world == 1: return x
+    parts = [torch.empty_like(x) for _ in range(world)]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
 
 def _rng_state(g):
     st = dict(generator=g.get_state(), torch=torch.get_rng_state())
@@ -211,13 +270,14 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
           Q:Union[Callable, Tensor, Iterable], # source of the plate z = L, same kinds
           capacitor:Optional[Capacitor]=None, # physics and point settings (default `Capacitor()`)
           cfg:Optional[TrainConfig]=None, # optimisation settings (default `TrainConfig()`)
-          ckpt_dir:Union[str, Path, None]=None, # folder for `last.ckpt` (None: no checkpoints)
-          resume:bool=True, # continue from `ckpt_dir/last.ckpt` if it exists
+          ckpt_dir:Union[str, Path, None]=None, # folder for the checkpoints `step-*.ckpt` (None: no checkpoints)
+          resume:bool=True, # continue from the newest readable checkpoint in `ckpt_dir`, if any
           until:Optional[int]=None, # stop after this many steps (default `cfg.steps`; the schedule still spans `cfg.steps`)
-          show_progress:bool=True, # progress bar with the running loss
+          show_progress:bool=True, # progress bar with the running loss (rank 0 only)
           plot:bool=False, # live loss plot (notebooks)
+          meta:Optional[dict]=None, # extra information stored in every checkpoint (e.g. the preset of `efm train`)
          ) -> TrainResult:
-    "Train `model` on the EFM loss between the sources `P` and `Q`."
+    "Train `model` on the EFM loss between the sources `P` and `Q` (data-parallel under an initialised process group)."
     cap, cfg = capacitor or Capacitor(), cfg or TrainConfig()
     if not isinstance(model, nn.Module): raise TypeError(f'model must be an nn.Module, got {type(model).__name__}')
     if not isinstance(cap, Capacitor): raise TypeError(f'capacitor must be a Capacitor, got {type(cap).__name__}')
@@ -226,49 +286,75 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
     if not params: raise ValueError('model has no trainable parameters')
     until = cfg.steps if until is None else until
     if not 0 <= until <= cfg.steps: raise ValueError(f'until must be in [0, cfg.steps = {cfg.steps}], got {until}')
+    rank, world = _dist()
+    B = cfg.charges or cfg.batch
+    if cfg.batch % world or B % world:
+        raise ValueError(f'the world size {world} must divide the batch ({cfg.batch}) and the charges per step ({B}): each rank takes an equal share')
+    ckpt_dir = None if ckpt_dir is None else Path(ckpt_dir)
+    if ckpt_dir is not None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(ckpt_dir, os.W_OK): raise PermissionError(f'checkpoint folder {ckpt_dir} is not writable')
     device, t0 = params[0].device, time.time()
     sp, sq = Sampler(P, 'P'), Sampler(Q, 'Q')
-    B = cfg.charges or cfg.batch
-    g = torch.Generator().manual_seed(cfg.seed)
+    b_loc, B_loc = cfg.batch // world, B // world
+    g = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # rank 0 draws what a single process draws
+    net = model if world == 1 else DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)  # broadcasts rank 0's weights
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, cfg.steps, cfg.warmup, cfg.schedule))
-    bank, losses, step = cap.bank(), [], 0
-    ckpt = None if ckpt_dir is None else Path(ckpt_dir) / 'last.ckpt'
-    if ckpt is not None and resume and ckpt.exists():
-        st = load_checkpoint(ckpt, map_location=device)
-        diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING) + _config_diff(st['capacitor'], asdict(cap))
+    bank, losses, step, ckpt, before = cap.bank(), [], 0, None, 0.0
+    if ckpt_dir is not None and resume:
+        ckpt, st = latest_checkpoint(ckpt_dir, map_location=device)
+    elif ckpt_dir is not None and rank == 0 and checkpoints(ckpt_dir):
+        aside = ckpt_dir / time.strftime('replaced-%Y%m%d-%H%M%S'); aside.mkdir()
+        for p in checkpoints(ckpt_dir): p.rename(aside / p.name)
+        warnings.warn(f'resume=False: the checkpoints already in {ckpt_dir} were moved to {aside}')
+    if world > 1: dist.barrier()
+    if ckpt is not None:
+        diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _config_diff(st['capacitor'], asdict(cap))
         if diff: raise ValueError(f'checkpoint {ckpt} was written with a different config: ' + '; '.join(diff))
+        if st.get('world', 1) != world: raise ValueError(f'checkpoint {ckpt} was written by {st.get("world", 1)} process(es); this run has {world}')
         try: model.load_state_dict(st['model']); ema.load_state_dict(st['ema'])
         except RuntimeError as e: raise ValueError(f'checkpoint {ckpt} does not fit this model: {str(e)[:300]}') from e
         opt.load_state_dict(st['opt']); sched.load_state_dict(st['sched'])
         if bank is not None: bank.load_state_dict(st['bank'])
-        step, losses = st['step'], list(st['losses'])
-        sp.replay(st['draws'][0], B); sq.replay(st['draws'][1], B)
-        _set_rng_state(g, st['rng'])
+        step, losses, before = st['step'], list(st['losses']), float(st.get('seconds', 0.0))
+        sp.replay(st['draws'][0], B_loc); sq.replay(st['draws'][1], B_loc)
+        _set_rng_state(g, st['rng'][rank] if world > 1 else st['rng'])
         if step > until: raise ValueError(f'checkpoint {ckpt} is at step {step}, past until = {until}')
 
     def save():
-        return save_checkpoint(ckpt, dict(step=step, config=asdict(cfg), capacitor=asdict(cap), model=model.state_dict(),
-                                          ema=ema.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), rng=_rng_state(g),
-                                          bank=None if bank is None else bank.state_dict(), losses=losses, draws=[sp.draws, sq.draws]))
+        rng = _rng_state(g)
+        if world > 1: rngs = [None] * world; dist.all_gather_object(rngs, rng); rng = rngs
+        if rank != 0: return checkpoint_path(ckpt_dir, step)
+        p = save_checkpoint(checkpoint_path(ckpt_dir, step), dict(
+            step=step, config=asdict(cfg), capacitor=asdict(cap), model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
+            sched=sched.state_dict(), rng=rng, bank=None if bank is None else bank.state_dict(), losses=losses,
+            draws=[sp.draws, sq.draws], world=world, meta=meta or {}, seconds=before + time.time() - t0))
+        prune_checkpoints(ckpt_dir, cfg.keep)
+        return p
 
     amp = cfg.amp and device.type == 'cuda'
-    pb = progress_bar(range(step, until)) if show_progress and until > step else range(step, until)
-    update_plot = _live_plot() if plot and until > step else None
+    show = show_progress and rank == 0 and until > step
+    pb = progress_bar(range(step, until)) if show else range(step, until)
+    update_plot = _live_plot() if plot and rank == 0 and until > step else None
     model.train()
     for step_i in pb:
-        tb = cap.batch(sp(B, g).to(device), sq(B, g).to(device), b=cfg.batch, bank=bank, generator=g)
+        xp, xq = sp(B_loc, g).to(device), sq(B_loc, g).to(device)
+        charges = (gather_samples(xp), gather_samples(xq)) if world > 1 and cfg.gather else None
+        tb = cap.batch(xp, xq, b=b_loc, bank=bank, generator=g, charges=charges)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            pred = model(tb.x, tb.z)
+            pred = net(tb.x, tb.z)
         loss = efm_loss(pred, tb.target)
-        if not torch.isfinite(loss): raise FloatingPointError(f'non-finite loss {loss.item()} at step {step_i}; last checkpoint: {ckpt}')
-        opt.zero_grad(set_to_none=True); loss.backward()
+        opt.zero_grad(set_to_none=True); loss.backward()  # DDP averages the gradients over the ranks
+        lv = loss.detach().clone()
+        if world > 1: dist.all_reduce(lv); lv /= world
+        if not torch.isfinite(lv): raise FloatingPointError(f'non-finite loss {lv.item()} at step {step_i}; last checkpoint: {ckpt}')
         if cfg.clip is not None: torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         opt.step(); sched.step(); ema_update(ema, model, cfg.ema, step_i)
-        losses.append(loss.item()); step = step_i + 1
-        if show_progress and (step % cfg.log_every == 0 or step == until): pb.comment = f'loss {sum(losses[-cfg.log_every:]) / len(losses[-cfg.log_every:]):.4f}'
+        losses.append(lv.item()); step = step_i + 1
+        if show and (step % cfg.log_every == 0 or step == until): pb.comment = f'loss {sum(losses[-cfg.log_every:]) / len(losses[-cfg.log_every:]):.4f}'
         if update_plot is not None and (step % (10 * cfg.log_every) == 0 or step == until): update_plot(losses)
-        if ckpt is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: save()
-    if ckpt is not None: save()
-    return TrainResult(model, ema, losses, step, cfg, cap, ckpt, time.time() - t0)
+        if ckpt_dir is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: ckpt = save()
+    if ckpt_dir is not None: ckpt = save()
+    return TrainResult(model, ema, losses, step, cfg, cap, ckpt, time.time() - t0, before + time.time() - t0)
