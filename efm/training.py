@@ -334,7 +334,7 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         prune_checkpoints(ckpt_dir, cfg.keep)
         return p
 
-    amp = cfg.amp and device.type == 'cuda'
+    amp, step0 = cfg.amp and device.type == 'cuda', step
     show = show_progress and rank == 0 and until > step
     pb = progress_bar(range(step, until)) if show else range(step, until)
     update_plot = _live_plot() if plot and rank == 0 and until > step else None
@@ -356,5 +356,5 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         if show and (step % cfg.log_every == 0 or step == until): pb.comment = f'loss {sum(losses[-cfg.log_every:]) / len(losses[-cfg.log_every:]):.4f}'
         if update_plot is not None and (step % (10 * cfg.log_every) == 0 or step == until): update_plot(losses)
         if ckpt_dir is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: ckpt = save()
-    if ckpt_dir is not None: ckpt = save()
+    if ckpt_dir is not None and (step > step0 or ckpt is None): ckpt = save()  # a finished run resumed: nothing new to write
     return TrainResult(model, ema, losses, step, cfg, cap, ckpt, time.time() - t0, before + time.time() - t0)
