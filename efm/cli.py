@@ -184,7 +184,8 @@ class Preset:
         if self.data == 'cmnist-3to2':
             t3 = ColouredMNIST(root, train=False, digits=3)
             return t3.images(torch.randperm(len(t3), generator=generator)[:n]) if n <= len(t3) else t3(n, generator=generator)
-        return gaussian_images((3, 32, 32))(n, generator=generator) if self.data == 'cifar10' else self.sources(root)[0](n, generator=generator)
+        if self.data == 'swissroll': return gaussian(n, generator=generator)
+        return gaussian_images((3, 32, 32))(n, generator=generator)  # the noise plate of the generation presets
 
 DATA = ('swissroll', 'cmnist-3to2', 'cmnist-gen', 'cifar10')
 PRESETS = {p.name: p for p in [
