@@ -203,11 +203,11 @@ PRESETS = {p.name: p for p in [
 
 # %% ../nbs/08_cli.ipynb #d41336cb
 def _field_type(f):
-    "argparse type of a Preset field: its default's type; Optional fields accept 'none'."
-    kind = {'L': float, 'sigma': float, 'gamma': float, 'outside': float, 'width': float, 'lr': float, 'ema': float, 'clip': float}.get(f.name)
-    kind = kind or (type(f.default) if f.default is not None else int)
+    "argparse type of a Preset field, from its annotation; `Optional[...]` fields also accept 'none'."
+    ann = str(f.type)
+    kind = next(k for k in (bool, int, float, str) if k.__name__ in ann)
     def parse(s):
-        if s.lower() == 'none' and f.default is None or (f.name == 'clip' and s.lower() == 'none'): return None
+        if ann.startswith('Optional') and s.lower() == 'none': return None
         if kind is bool:
             if s.lower() in ('1', 'true', 'yes'): return True
             if s.lower() in ('0', 'false', 'no'): return False
