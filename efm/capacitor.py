@@ -14,7 +14,8 @@ from torch import Tensor
 from .field import Field, capacitor_field
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'MODES', 'check_plates', 'Points', 'interior_points', 'ChargeBank', 'TrainingBatch', 'Capacitor']
+__all__ = ['SCHEDULES', 'MODES', 'PAIRINGS', 'check_plates', 'Points', 'interior_points', 'ot_pairing', 'ChargeBank',
+           'TrainingBatch', 'Capacitor']
 
 # %% ../nbs/01_capacitor.ipynb #4a612837
 def _check_samples(name, x):
@@ -80,6 +81,19 @@ def interior_points(xp:Tensor, # samples of P (plate z = 0), [b, *shape]
     x = (1 - tc) * xp + tc * xq + s.view_as(tc) * eps
     return Points(x, L * t, out)
 
+# %% ../nbs/01_capacitor.ipynb #da1568fc
+def ot_pairing(xp:Tensor, # samples of P, [B, *shape]
+               xq:Tensor, # samples of Q, [B, *shape] (as many as xp)
+              ) -> Tensor: # index into xq of each row's partner, [B] (a permutation)
+    "The permutation of `xq` that minimises the summed squared distance to `xp` row by row (exact assignment)."
+    import ot
+    check_plates(xp, xq)
+    if len(xp) != len(xq): raise ValueError(f'ot_pairing needs as many samples of P as of Q, got {len(xp)} and {len(xq)}')
+    a, c = xp.detach().flatten(1).double().cpu(), xq.detach().flatten(1).double().cpu()
+    M = (a.pow(2).sum(1)[:, None] + c.pow(2).sum(1)[None] - 2 * a @ c.T).clamp_min_(0)
+    w = torch.full((len(a),), 1 / len(a), dtype=torch.float64)
+    return ot.emd(w, w, M).argmax(1).to(xq.device)
+
 # %% ../nbs/01_capacitor.ipynb #787cabf3
 class ChargeBank:
     "FIFO pool of the most recent samples of each plate."
@@ -117,6 +131,7 @@ class TrainingBatch:
     outside: Tensor  # which points came from the outside share, [b] bool
 
 MODES = ('superposition', 'per_plate')
+PAIRINGS = ('independent', 'ot')
 
 @dataclass
 class Capacitor:
@@ -129,12 +144,14 @@ class Capacitor:
     outside: float = 0.0  # share of points outside the gap
     width: float = 0.5  # how far outside, in units of L
     pool: Optional[int] = None  # charges kept per plate for the target (None: the current batch only)
+    pairing: str = 'independent'  # which charges a segment joins: 'independent' (Algorithm 1) or 'ot' (the step's optimal assignment)
     chunk_size: Optional[int] = None  # charges per chunk in the target (None: all at once)
 
     def __post_init__(self):
         _check_L_sigma(self.L, self.sigma)
         if self.mode not in MODES: raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
         if self.schedule not in SCHEDULES: raise ValueError(f'schedule must be one of {SCHEDULES}, got {self.schedule!r}')
+        if self.pairing not in PAIRINGS: raise ValueError(f'pairing must be one of {PAIRINGS}, got {self.pairing!r}')
         if not 0 <= self.outside <= 1: raise ValueError(f'outside must be in [0, 1], got {self.outside}')
         if not self.gamma >= 0: raise ValueError(f'gamma must be >= 0, got {self.gamma}')
         if self.pool is not None and (isinstance(self.pool, bool) or not isinstance(self.pool, int) or self.pool < 1):
@@ -171,7 +188,7 @@ def bank(self:Capacitor) -> Optional[ChargeBank]:
 
 @patch
 def batch(self:Capacitor,
-          xp:Tensor, # new samples of P, [B, *shape]; the first b pair with xq
+          xp:Tensor, # new samples of P, [B, *shape]; the first b pair with xq (with `pairing='ot'`: with their assigned partners)
           xq:Tensor, # new samples of Q, [B, *shape]
           b:Optional[int]=None, # number of training points (default: B)
           bank:Optional[ChargeBank]=None, # pool of charges for the target (None: this batch)
@@ -186,6 +203,7 @@ def batch(self:Capacitor,
     if charges is not None: check_plates(cp, cq)
     if bank is not None: bank.push(cp, cq)
     P, Q = (cp, cq) if bank is None else (bank.P, bank.Q)
+    if self.pairing == 'ot': xq = xq[ot_pairing(xp[:len(xq)], xq[:len(xp)])]
     pts = self.points(xp[:b], xq[:b], generator)
     with torch.no_grad(): E = self.target(pts.x, pts.z, P, Q)
     return TrainingBatch(pts.x, pts.z, E, pts.outside)

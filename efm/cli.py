@@ -139,6 +139,7 @@ class Preset:
     outside: float = 0.0  # share of training points outside the gap
     width: float = 0.5  # how far outside, in units of L
     pool: Optional[int] = None  # charges per plate kept for the target (None: the step's own samples)
+    pairing: str = 'independent'  # which charges a training segment joins: 'independent' or 'ot' (the step's optimal assignment)
     steps: int = 2400  # training steps
     batch: int = 64  # training points per step (over all processes)
     charges: Optional[int] = None  # samples per plate per step (over all processes; None: = batch)
@@ -157,7 +158,8 @@ class Preset:
 
     def capacitor(self) -> Capacitor:
         "The physics of the run."
-        return Capacitor(L=self.L, sigma=self.sigma, mode=self.mode, gamma=self.gamma, schedule=self.schedule, outside=self.outside, width=self.width, pool=self.pool)
+        return Capacitor(L=self.L, sigma=self.sigma, mode=self.mode, gamma=self.gamma, schedule=self.schedule, outside=self.outside, width=self.width, pool=self.pool,
+                         pairing=self.pairing)
 
     def train_config(self) -> TrainConfig:
         "The optimisation of the run."
@@ -191,7 +193,7 @@ DATA = ('swissroll', 'cmnist-3to2', 'cmnist-gen', 'cifar10')
 PRESETS = {p.name: p for p in [
     Preset('toy-swissroll', 'swissroll', 'mlp', L=6.0, sigma=0.5, outside=0.2, width=0.25, steps=2000, batch=256, charges=2048, lr=2e-3,
            warmup=100, ckpt_every=500, grid='cosine', note='the settings of `efm demo` (DemoConfig)'),
-    Preset('cmnist-3to2', 'cmnist-3to2', 'unet-cpu', L=30.0, mode='per_plate', pool=1024,
+    Preset('cmnist-3to2', 'cmnist-3to2', 'unet-cpu', L=30.0, pool=1024, pairing='ot', charges=256, grid='cosine',
            note='the CPU run of nbs/experiments/cmnist_3to2 (1.1M-parameter UNet, 2400 steps)'),
     Preset('cmnist-gen', 'cmnist-gen', 'unet-cpu', L=75.0, note='the CPU run of nbs/experiments/cmnist_gen (1.1M-parameter UNet, 2400 steps)'),
     Preset('cifar10', 'cifar10', 'unet-paper', L=500.0, sigma=0.01, mode='per_plate', gamma=5.0, steps=400_000, batch=64, charges=1024, lr=2e-4,

@@ -311,7 +311,7 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         warnings.warn(f'resume=False: the checkpoints already in {ckpt_dir} were moved to {aside}')
     if world > 1: dist.barrier()
     if ckpt is not None:
-        diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _config_diff(st['capacitor'], asdict(cap))
+        diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _config_diff(st['capacitor'], asdict(cap), (), asdict(Capacitor()))
         if diff: raise ValueError(f'checkpoint {ckpt} was written with a different config: ' + '; '.join(diff))
         if st.get('world', 1) != world: raise ValueError(f'checkpoint {ckpt} was written by {st.get("world", 1)} process(es); this run has {world}')
         try: model.load_state_dict(st['model']); ema.load_state_dict(st['ema'])
