@@ -92,7 +92,7 @@ def ot_pairing(xp:Tensor, # samples of P, [B, *shape]
     a, c = xp.detach().flatten(1).double().cpu(), xq.detach().flatten(1).double().cpu()
     M = (a.pow(2).sum(1)[:, None] + c.pow(2).sum(1)[None] - 2 * a @ c.T).clamp_min_(0)
     w = torch.full((len(a),), 1 / len(a), dtype=torch.float64)
-    return ot.emd(w, w, M).argmax(1).to(xq.device)
+    return ot.emd(w, w, M, numItermax=10_000_000).argmax(1).to(xq.device)  # the cap of `efm.metrics.w2`: a large B stays exact
 
 # %% ../nbs/01_capacitor.ipynb #787cabf3
 class ChargeBank:
