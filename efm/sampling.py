@@ -21,7 +21,7 @@ __all__ = ['METHODS', 'GRIDS', 'clock_grid', 'Trajectory', 'Transport', 'transpo
 
 # %% ../nbs/04_sampling.ipynb #30209746
 METHODS = ('euler', 'heun', 'rk4', 'dopri5')
-GRIDS = ('uniform', 'cosine')
+GRIDS = ('uniform', 'cosine', 'log')
 
 # Butcher tableaux (c, a, b) of the fixed-step explicit Runge-Kutta methods
 _TABLEAUX = dict(
@@ -125,10 +125,15 @@ def _zclock_fixed(E, x, zc, on, zs, tab, min_cos, rec, pbar):
 def clock_grid(z0:float, # start of the clock
                z1:float, # end of the clock
                steps:int, # number of steps
-               grid:str='uniform', # 'uniform', or 'cosine': steps shrink towards both plates as 1 - cos
+               grid:str='uniform', # 'uniform'; 'cosine': steps shrink towards both plates as 1 - cos; 'log': geometric towards the end plate
+               eps:float=0.0, # 'log' only: z1 lies eps before the end plate (> 0); the distance to that plate is log-uniform
               ) -> list: # steps + 1 clock values from z0 to z1
     "The clock values of a fixed-step transport."
     if grid not in GRIDS: raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')
+    if grid == 'log':
+        if not eps > 0: raise ValueError(f"grid='log' needs eps > 0 (its steps shrink geometrically towards the plate and stop eps before it), got eps={eps!r}")
+        s = math.copysign(1.0, z1 - z0); plate, d0 = z1 + s * eps, abs(z1 - z0) + eps
+        return [z0] + [plate - s * d0 * (eps / d0) ** (k / steps) for k in range(1, steps)] + [z1]
     u = [k / steps for k in range(steps + 1)]
     if grid == 'cosine': u = [(1 - math.cos(math.pi * v)) / 2 for v in u]
     return [z0 + (z1 - z0) * v for v in u[:-1]] + [z1]
@@ -195,7 +200,7 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
               direction:str='forward', # 'forward': P (z=0) -> Q (z=L); 'backward': Q -> P
               method:str='euler', # 'euler' (Algorithm 2), 'heun', 'rk4', or 'dopri5' (adaptive, torchdiffeq)
               steps:Optional[int]=None, # clock steps (fixed methods; default 100) or dopri5 segments (default 4)
-              grid:str='uniform', # fixed methods: 'uniform' clock steps, or 'cosine' (shorter near both plates)
+              grid:str='uniform', # fixed methods: 'uniform' clock steps, 'cosine' (shorter near both plates) or 'log' (geometric towards the end plate; needs eps > 0)
               eps:float=0.0, # start and stop this far from the plates: the clock runs over [eps, L - eps]
               min_cos:float=1e-2, # a line with E_z <= min_cos |E| leaves the clock for the arc-length continuation
               ds:Optional[float]=None, # arc-length step of the continuation (default: the clock step; |z_1 - z_0|/100 for dopri5)
@@ -221,7 +226,7 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
     if method == 'dopri5':
         segs = torch.linspace(z0, z1, steps + 1, dtype=x.dtype, device=x.device)
         _zclock_adaptive(E, x, zc, on, segs, min_cos, rtol, atol, rec, pbar)
-    else: _zclock_fixed(E, x, zc, on, clock_grid(z0, z1, steps, grid), _TABLEAUX[method], min_cos, rec, pbar)
+    else: _zclock_fixed(E, x, zc, on, clock_grid(z0, z1, steps, grid, eps), _TABLEAUX[method], min_cos, rec, pbar)
     zc[on] = z1  # exactly on the plane (z0 + steps h can differ from z1 by rounding)
     behind = ~on
     if ds is None: ds = abs(z1 - z0) / (100 if method == 'dopri5' else steps)
