@@ -5,7 +5,7 @@
 # %% ../nbs/01_capacitor.ipynb #2c14aebd
 from __future__ import annotations
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import torch
@@ -15,7 +15,7 @@ from .field import Field, capacitor_field
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'MODES', 'PAIRINGS', 'check_plates', 'Points', 'interior_points', 'ot_pairing', 'ChargeBank',
-           'TrainingBatch', 'Capacitor']
+           'TrainingBatch', 'Objective', 'Capacitor']
 
 # %% ../nbs/01_capacitor.ipynb #4a612837
 def _check_samples(name, x):
@@ -121,7 +121,7 @@ class ChargeBank:
         if sd['size'] != self.size: raise ValueError(f'ChargeBank size mismatch: checkpoint has {sd["size"]}, this bank {self.size}')
         self.P, self.Q = sd['P'], sd['Q']
 
-# %% ../nbs/01_capacitor.ipynb #125f7592
+# %% ../nbs/01_capacitor.ipynb #6e418b89
 @dataclass
 class TrainingBatch:
     "Points of the capacitor and the field the network must match there."
@@ -130,12 +130,37 @@ class TrainingBatch:
     target: Field  # the training target at (x, z)
     outside: Tensor  # which points came from the outside share, [b] bool
 
+class Objective:
+    "A training method in the capacitor's coordinates: samples of the plates in, training points and a target `Field` out."
+    name = 'objective'  # short name (checkpoints, the command line)
+    plates = 2  # 2: samples of P (z = 0) and Q (z = L); 1: Q alone, the start points come from `prior`
+
+    def bank(self) -> Optional[ChargeBank]:
+        "State kept across steps (a pool of charges), checkpointed with the run; None when the method keeps none."
+        return None
+
+    def batch(self, xp:Optional[Tensor], xq:Tensor, b:Optional[int]=None, bank:Optional[ChargeBank]=None,
+              generator:Optional[torch.Generator]=None, charges:Optional[tuple]=None) -> TrainingBatch:
+        "Training points and their targets from `B` new samples per plate (`xp` is None for one-plate methods)."
+        raise NotImplementedError(f'{type(self).__name__} must define batch')
+
+    def prior(self, n:int, shape:tuple, generator:Optional[torch.Generator]=None, dtype=torch.float32, device='cpu') -> Tensor:
+        "`n` start points on the plate z = 0, for one-plate methods."
+        raise ValueError(f'{self.name} has no prior of its own: its start points are samples of P (your noise or data)')
+
+    def config(self) -> dict:
+        "The method's name and settings, as stored in checkpoints."
+        return dict(name=self.name, **asdict(self))
+
+
+# %% ../nbs/01_capacitor.ipynb #125f7592
 MODES = ('superposition', 'per_plate')
 PAIRINGS = ('independent', 'ot')
 
 @dataclass
-class Capacitor:
-    "Settings of the capacitor: plates, training points and target."
+class Capacitor(Objective):
+    "EFM's objective: the capacitor's plates, training points and target."
+    name = 'efm'
     L: float = 1.0  # plate separation
     sigma: float = 0.1  # std of the noise around the segments
     mode: str = 'superposition'  # target mode: 'superposition' (paper) or 'per_plate' (authors' code)

@@ -14,17 +14,19 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .capacitor import Capacitor
+from .capacitor import MODES, PAIRINGS, SCHEDULES, Capacitor, Objective
+from .cfm import TARGETS, FlowMatching
+from .pfgm import PFGM, PFGMpp
 from .data import ColouredMNIST, cifar10_sampler, gaussian, gaussian_images, save_images, swiss_roll
 from .field import capacitor_field
 from .metrics import w2
 from .models import FieldMLP, FieldUNet, UNET_PRESETS, n_params
-from .sampling import METHODS, show_lines, show_transport, transport
+from .sampling import GRIDS, METHODS, clock_grid, show_lines, show_transport, transport
 from .training import TrainConfig, latest_checkpoint, load_checkpoint, train
 
 # %% auto #0
-__all__ = ['DATA', 'PRESETS', 'DemoConfig', 'DemoResult', 'swissroll_demo', 'Preset', 'train_preset', 'sample_checkpoint',
-           'parser', 'main']
+__all__ = ['DATA', 'DATA_TO_DATA', 'OBJECTIVES', 'PRESETS', 'DemoConfig', 'DemoResult', 'swissroll_demo', 'Preset',
+           'steps_for_nfe', 'train_preset', 'sample_checkpoint', 'parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #e7cd9c38
 @dataclass
@@ -127,19 +129,23 @@ def swissroll_demo(cfg:Optional[DemoConfig]=None, # settings (default `DemoConfi
 # %% ../nbs/08_cli.ipynb #1bb01469
 @dataclass
 class Preset:
-    "Everything `efm train` needs: data, network, capacitor, optimisation and sampler."
+    "Everything `efm train` needs: data, network, method (objective), optimisation and sampler."
     name: str  # the preset's name
     data: str  # plates: 'swissroll' (N(0, I_2) -> Swiss roll), 'cmnist-3to2', 'cmnist-gen' (noise -> coloured digits), 'cifar10' (noise -> CIFAR-10)
     model: str  # 'mlp' (FieldMLP, 2-D), 'unet-cpu' or 'unet-paper' (FieldUNet presets)
-    L: float = 1.0  # plate separation
-    sigma: float = 0.01  # noise around the segments
-    mode: str = 'superposition'  # target: 'superposition' (paper) or 'per_plate' (authors' code)
+    objective: str = 'efm'  # the method: 'efm' (Capacitor), 'cfm' (FlowMatching), 'pfgm' (PFGM), 'pfgmpp' (PFGM++)
+    L: float = 1.0  # plate separation (cfm: the clock length; pfgm, pfgmpp: the prior plane's distance)
+    sigma: float = 0.01  # efm, cfm: noise around the segments; pfgm, pfgmpp: the smallest perturbation scale
+    mode: str = 'superposition'  # efm, pfgm target: 'superposition' (paper) or 'per_plate' (authors' code, PFGM)
     gamma: float = 5.0  # per_plate: added to each plate's field norm
+    target: str = 'velocity'  # cfm: 'velocity' (plain) or 'direction' (normalised as EFM's target)
+    tau: float = 0.03  # pfgm, pfgmpp: growth of the perturbation scale
+    aug: int = 128  # pfgmpp: augmented dimensions D'
     schedule: str = 'uniform'  # z of the training points: 'uniform' or 'authors'
     outside: float = 0.0  # share of training points outside the gap
     width: float = 0.5  # how far outside, in units of L
     pool: Optional[int] = None  # charges per plate kept for the target (None: the step's own samples)
-    pairing: str = 'independent'  # which charges a training segment joins: 'independent' or 'ot' (the step's optimal assignment)
+    pairing: str = 'independent'  # efm, cfm: which samples a training segment joins: 'independent' or 'ot' (the step's optimal assignment)
     steps: int = 2400  # training steps
     batch: int = 64  # training points per step (over all processes)
     charges: Optional[int] = None  # samples per plate per step (over all processes; None: = batch)
@@ -153,13 +159,32 @@ class Preset:
     gather: bool = True  # several processes: every rank's samples are charges of the target
     method: str = 'heun'  # sampler: euler, heun, rk4, dopri5
     nsteps: int = 25  # sampler steps (dopri5: segments)
-    grid: str = 'uniform'  # sampler clock grid: uniform or cosine
+    grid: str = 'uniform'  # sampler clock grid: uniform, cosine or log
+    eps: float = 0.0  # sampler: start and stop this far from the plates (grid 'log' needs > 0)
     note: str = ''  # where the preset departs from what it follows
+    per_objective: dict = dc_field(default_factory=dict)  # settings that `--objective NAME` applies before the overrides, per method
 
-    def capacitor(self) -> Capacitor:
-        "The physics of the run."
-        return Capacitor(L=self.L, sigma=self.sigma, mode=self.mode, gamma=self.gamma, schedule=self.schedule, outside=self.outside, width=self.width, pool=self.pool,
-                         pairing=self.pairing)
+    def build_objective(self) -> Objective:
+        "The method of the run and its physics."
+        if self.objective == 'efm':
+            return Capacitor(L=self.L, sigma=self.sigma, mode=self.mode, gamma=self.gamma, schedule=self.schedule, outside=self.outside, width=self.width,
+                             pool=self.pool, pairing=self.pairing)
+        if self.objective == 'cfm': return FlowMatching(L=self.L, sigma=self.sigma, pairing=self.pairing, target=self.target)
+        if self.objective not in OBJECTIVES: raise ValueError(f'unknown objective {self.objective!r}; choose one of {OBJECTIVES}')
+        if self.data in DATA_TO_DATA:
+            raise ValueError(f'{self.objective} is a noise -> data method (its start points are its own prior); the data {self.data!r} is data -> data: use efm or cfm')
+        if self.objective == 'pfgm': return PFGM(L=self.L, sigma=self.sigma, tau=self.tau, mode=self.mode, gamma=self.gamma)
+        return PFGMpp(L=self.L, aug=self.aug, sigma=self.sigma, tau=self.tau)
+
+    def check(self) -> None:
+        "Raise a clear error for any setting that would fail later: the method, the optimisation, the network name and the sampler."
+        self.build_objective(); self.train_config()
+        if self.model != 'mlp' and not (self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS):
+            raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
+        if self.method not in METHODS: raise ValueError(f'unknown sampler method {self.method!r}; choose one of {METHODS}')
+        if not 0 <= self.eps < self.L / 2: raise ValueError(f'eps must be in [0, L/2) = [0, {self.L / 2}), got {self.eps!r}')
+        if self.method != 'dopri5': clock_grid(self.eps, self.L - self.eps, self.nsteps, self.grid, self.eps)
+        elif self.grid != 'uniform': raise ValueError(f"grid {self.grid!r} is for the fixed-step samplers; dopri5 chooses its own steps (grid 'uniform')")
 
     def train_config(self) -> TrainConfig:
         "The optimisation of the run."
@@ -174,7 +199,11 @@ class Preset:
         raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
 
     def sources(self, root=None) -> tuple:
-        "The samplers of the two plates, (P, Q)."
+        "The samplers of the two plates, (P, Q); P is None for a one-plate method (PFGM)."
+        if self.build_objective().plates == 1: return None, self._sources(root)[1]
+        return self._sources(root)
+
+    def _sources(self, root=None) -> tuple:
         if self.data == 'swissroll': return gaussian, swiss_roll
         if self.data == 'cmnist-3to2': return ColouredMNIST(root, digits=3), ColouredMNIST(root, digits=2)
         if self.data == 'cmnist-gen': return gaussian_images((3, 32, 32)), ColouredMNIST(root)
@@ -182,7 +211,9 @@ class Preset:
         raise ValueError(f'unknown data {self.data!r}; choose one of {DATA}')
 
     def start(self, n:int, root=None, generator=None) -> Tensor:
-        "`n` start points on the plate z = 0 for sampling: fresh noise, or test 3s for `cmnist-3to2`."
+        "`n` start points on the plate z = 0 for sampling: fresh noise (a one-plate method's own prior), or test 3s for `cmnist-3to2`."
+        obj = self.build_objective()
+        if obj.plates == 1: return obj.prior(n, (2,) if self.data == 'swissroll' else (3, 32, 32), generator)
         if self.data == 'cmnist-3to2':
             t3 = ColouredMNIST(root, train=False, digits=3)
             return t3.images(torch.randperm(len(t3), generator=generator)[:n]) if n <= len(t3) else t3(n, generator=generator)
@@ -190,17 +221,25 @@ class Preset:
         return gaussian_images((3, 32, 32))(n, generator=generator)  # the noise plate of the generation presets
 
 DATA = ('swissroll', 'cmnist-3to2', 'cmnist-gen', 'cifar10')
+DATA_TO_DATA = ('cmnist-3to2',)
+OBJECTIVES = ('efm', 'cfm', 'pfgm', 'pfgmpp')
 PRESETS = {p.name: p for p in [
     Preset('toy-swissroll', 'swissroll', 'mlp', L=6.0, sigma=0.5, outside=0.2, width=0.25, steps=2000, batch=256, charges=2048, lr=2e-3,
-           warmup=100, ckpt_every=500, grid='cosine', note='the settings of `efm demo` (DemoConfig)'),
+           warmup=100, ckpt_every=500, grid='cosine', note='the settings of `efm demo` (DemoConfig)',
+           per_objective=dict(cfm=dict(sigma=0.0, charges=256), pfgm=dict(L=20.0, sigma=0.01, mode='per_plate', grid='log', eps=1e-3),
+                              pfgmpp=dict(L=20.0, sigma=0.01, aug=8, charges=256, grid='log', eps=1e-3))),
     Preset('cmnist-3to2', 'cmnist-3to2', 'unet-cpu', L=30.0, pool=1024, pairing='ot', charges=256, grid='cosine',
-           note='the CPU run of nbs/experiments/cmnist_3to2 (1.1M-parameter UNet, 2400 steps)'),
-    Preset('cmnist-gen', 'cmnist-gen', 'unet-cpu', L=75.0, note='the CPU run of nbs/experiments/cmnist_gen (1.1M-parameter UNet, 2400 steps)'),
+           note='the CPU run of nbs/experiments/cmnist_3to2 (1.1M-parameter UNet, 2400 steps)', per_objective=dict(cfm=dict(sigma=0.0))),
+    Preset('cmnist-gen', 'cmnist-gen', 'unet-cpu', L=75.0, note='the CPU run of nbs/experiments/cmnist_gen (1.1M-parameter UNet, 2400 steps)',
+           per_objective=dict(cfm=dict(sigma=0.0), pfgm=dict(L=40.0, sigma=0.01, mode='per_plate', charges=1024, grid='log', eps=1e-3),
+                              pfgmpp=dict(L=900.0, sigma=0.002, aug=128, grid='log', eps=1e-3))),
     Preset('cifar10', 'cifar10', 'unet-paper', L=500.0, sigma=0.01, mode='per_plate', gamma=5.0, steps=400_000, batch=64, charges=1024, lr=2e-4,
            warmup=5000, ema=0.9999, clip=1.0, ckpt_every=5000, method='euler', nsteps=2000,
            note="authors' published CIFAR-10 settings (DESIGN.md §5); differs in: the training length (not given there; 400k steps is our choice), "
                 'sigma 0.01 and uniform z of the training points (our defaults), and the UNet (our DDPM-layout FieldUNet, 58.7M parameters, '
-                "not the authors' DDPM++ code)"),
+                "not the authors' DDPM++ code)",
+           per_objective=dict(cfm=dict(sigma=0.0), pfgm=dict(L=40.0, sigma=0.01, mode='per_plate', grid='log', eps=1e-3),
+                              pfgmpp=dict(L=3620.0, sigma=0.002, aug=2048, grid='log', eps=1e-3))),
 ]}
 
 # %% ../nbs/08_cli.ipynb #d41336cb
@@ -219,7 +258,18 @@ def _field_type(f):
     parse.__name__ = kind.__name__
     return parse
 
-_FIXED = ('name', 'data', 'model', 'note')
+_FIXED = ('name', 'data', 'model', 'note', 'per_objective')
+
+_EVALS = dict(euler=1, heun=2, rk4=4)  # field evaluations per clock step
+
+def steps_for_nfe(method:str, # a fixed-step sampler: euler, heun or rk4
+                  nfe:int, # budget of field evaluations per line on the clock
+                 ) -> int: # clock steps that spend at most `nfe` evaluations
+    "Clock steps of `method` within an NFE budget (the arc-length continuation of a line that turns away is extra)."
+    if method not in _EVALS: raise ValueError(f'an NFE budget needs a fixed-step sampler ({", ".join(_EVALS)}); {method!r} chooses its own steps' if method in METHODS else f'unknown sampler method {method!r}; choose one of {METHODS}')
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < _EVALS[method]:
+        raise ValueError(f'an NFE budget of {nfe!r} is below the minimum of {method}: one step costs {_EVALS[method]} field evaluations')
+    return nfe // _EVALS[method]
 
 def _world() -> int:
     "Number of processes that torchrun started (1 without torchrun)."
@@ -237,7 +287,8 @@ def train_preset(p:Preset, # the run's settings
                  show_progress:bool=True, # progress bar
                 ) -> dict: # summary
     "Train a preset, data-parallel when started by torchrun; resumable."
-    cap, tcfg = p.capacitor(), p.train_config()
+    p.check()
+    obj, tcfg = p.build_objective(), p.train_config()
     world = _world(); _check_world(p, world)
     out = _check_out(out)
     if world > 1 and not dist.is_initialized():
@@ -250,8 +301,8 @@ def train_preset(p:Preset, # the run's settings
     try:
         model = p.build_model().to(device)
         P, Q = p.sources(root)
-        res = train(model, P, Q, cap, tcfg, ckpt_dir=out / 'ckpt', show_progress=show_progress, meta={'preset': asdict(p)})
-        summary = dict(preset=p.name, steps=res.step, world=world, minutes=round(res.seconds / 60, 2), params=n_params(model),
+        res = train(model, P, Q, obj, tcfg, ckpt_dir=out / 'ckpt', show_progress=show_progress, meta={'preset': asdict(p)})
+        summary = dict(preset=p.name, objective=p.objective, steps=res.step, world=world, minutes=round(res.seconds / 60, 2), params=n_params(model),
                        final_loss=sum(res.losses[-100:]) / max(1, len(res.losses[-100:])), ckpt=str(res.ckpt))
         if rank == 0:
             (out / 'preset.json').write_text(json.dumps(asdict(p), indent=2)); (out / 'summary.json').write_text(json.dumps(summary, indent=2))
@@ -282,6 +333,9 @@ def sample_checkpoint(ckpt:Union[str, Path], # a checkpoint of `efm train`, or i
                       preset:Optional[str]=None, # expected preset name (an error if the checkpoint is of another)
                       method:Optional[str]=None, # sampler (default: the preset's)
                       steps:Optional[int]=None, # sampler steps (default: the preset's)
+                      nfe:Optional[int]=None, # instead of steps: a budget of field evaluations (fixed-step samplers)
+                      grid:Optional[str]=None, # clock grid (default: the preset's)
+                      eps:Optional[float]=None, # distance from the plates where the clock starts and stops (default: the preset's)
                       batch:int=500, # points per transport call
                       seed:int=0, # seeds the start points
                       root=None, # data folder
@@ -293,19 +347,22 @@ def sample_checkpoint(ckpt:Union[str, Path], # a checkpoint of `efm train`, or i
     device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
     model = model.to(device)
     x0 = p.start(n, root, torch.Generator().manual_seed(seed))
-    method, steps = method or p.method, steps or p.nsteps
+    if nfe is not None and steps is not None: raise ValueError('give steps or nfe, not both')
+    method = method or p.method
+    steps = steps_for_nfe(method, nfe) if nfe is not None else steps or p.nsteps
+    s = replace(p, method=method, nsteps=steps, grid=grid or p.grid, eps=p.eps if eps is None else eps); s.check()
     parts, nfe, lost = [], 0, 0
     for c in x0.split(batch):
-        tr = transport(model, c.to(device), p.L, 'forward', method=method, steps=steps, grid=p.grid)
+        tr = transport(model, c.to(device), p.L, 'forward', method=s.method, steps=s.nsteps, grid=s.grid, eps=s.eps)
         parts.append(tr.x.cpu()); nfe = max(nfe, tr.nfe); lost += tr.n_lost
     x = torch.cat(parts)
-    torch.save(dict(x=x, start=x0, preset=asdict(p), nfe=nfe, lost=lost, ckpt=str(path), step=st['step']), out / 'samples.pt')
+    torch.save(dict(x=x, start=x0, preset=asdict(p), sampler=dict(method=s.method, steps=s.nsteps, grid=s.grid, eps=s.eps), nfe=nfe, lost=lost, ckpt=str(path), step=st['step']), out / 'samples.pt')
     if x.ndim == 4: save_images(x[:256], out / 'samples.png', nrow=16)
     else:
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(5, 5)); ax.scatter(*x[:, :2].T, s=2); ax.set_title(f'{p.name}: {n} samples, NFE {nfe}')
         fig.savefig(out / 'samples.png', dpi=100); plt.close(fig)
-    return dict(preset=p.name, step=st['step'], n=n, nfe=nfe, lost=lost, png=str(out / 'samples.png'), samples=str(out / 'samples.pt'))
+    return dict(preset=p.name, objective=p.objective, step=st['step'], n=n, nfe=nfe, lost=lost, png=str(out / 'samples.png'), samples=str(out / 'samples.pt'))
 
 # %% ../nbs/08_cli.ipynb #def7635e
 def _positive_int(s):
@@ -329,8 +386,12 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--out', required=True, help='output folder (checkpoints in OUT/ckpt)')
     t.add_argument('--data', default=None, help='data folder (default: $EFM_DATA or ~/.cache/efm/data)')
     t.add_argument('--quiet', action='store_true', help='no progress bar')
+    t.add_argument('--objective', choices=OBJECTIVES, default=argparse.SUPPRESS,
+                   help="the method (default: the preset's, efm); applies the preset's settings for it (its per_objective), then the overrides")
+    choices = dict(method=METHODS, grid=GRIDS, mode=MODES, pairing=PAIRINGS, target=TARGETS, schedule=SCHEDULES)
     for f in fields(Preset):
-        if f.name not in _FIXED: t.add_argument(f'--{f.name}', type=_field_type(f), default=argparse.SUPPRESS, help=f'override the preset\'s {f.name}')
+        if f.name not in _FIXED + ('objective',):
+            t.add_argument(f'--{f.name}', type=_field_type(f), choices=choices.get(f.name), default=argparse.SUPPRESS, help=f'override the preset\'s {f.name}')
     s = sub.add_parser('sample', help='transport N start points with a checkpoint of efm train; write samples.png and samples.pt')
     s.add_argument('--ckpt', required=True, help='a checkpoint file, or a run folder (its newest readable checkpoint)')
     s.add_argument('--n', type=_positive_int, required=True, help='number of samples')
@@ -338,6 +399,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--preset', default=None, choices=list(PRESETS), help='refuse a checkpoint of any other preset')
     s.add_argument('--method', default=None, choices=list(METHODS), help="sampler (default: the preset's)")
     s.add_argument('--steps', type=_positive_int, default=None, help="sampler steps (default: the preset's)")
+    s.add_argument('--nfe', type=_positive_int, default=None, help='instead of --steps: a budget of field evaluations per line (euler, heun, rk4)')
+    s.add_argument('--grid', default=None, choices=list(GRIDS), help="clock grid (default: the preset's)")
+    s.add_argument('--eps', type=float, default=None, help="start and stop this far from the plates (default: the preset's; grid log needs > 0)")
     s.add_argument('--seed', type=int, default=0, help='seed of the start points')
     s.add_argument('--data', default=None, help='data folder')
     return p
@@ -356,11 +420,12 @@ def main(argv:Optional[Sequence[str]]=None, # arguments (default: sys.argv[1:])
         print(r.summary()); print(f'total: {time.time() - t0:.0f} s')
     elif a.command == 'train':
         over = {f.name: getattr(a, f.name) for f in fields(Preset) if f.name not in _FIXED and hasattr(a, f.name)}
-        p = replace(PRESETS[a.preset], **over)
+        base = PRESETS[a.preset]; method = over.get('objective', base.objective)
+        p = replace(replace(base, **base.per_objective.get(method, {})), **over)
         s = train_preset(p, a.out, a.data, show_progress=not a.quiet)
         if int(os.environ.get('RANK', '0')) == 0: print(json.dumps(s, indent=2))
     elif a.command == 'sample':
-        print(json.dumps(sample_checkpoint(a.ckpt, a.n, a.out, a.preset, a.method, a.steps, seed=a.seed, root=a.data), indent=2))
+        print(json.dumps(sample_checkpoint(a.ckpt, a.n, a.out, a.preset, a.method, a.steps, a.nfe, a.grid, a.eps, seed=a.seed, root=a.data), indent=2))
     return 0
 
 if __name__ == '__main__' and 'IPython' not in sys.modules: sys.exit(main())

@@ -16,7 +16,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from fastprogress.fastprogress import progress_bar
 
 from .field import Field
-from .capacitor import Capacitor
+from .capacitor import Capacitor, Objective
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'efm_loss', 'Sampler', 'lr_factor', 'ema_update', 'save_checkpoint', 'load_checkpoint',
@@ -183,7 +183,7 @@ def prune_checkpoints(ckpt_dir:Union[str, Path], # the run's folder
 # %% ../nbs/03_training.ipynb #ad54f837
 @dataclass
 class TrainConfig:
-    "Optimisation settings of an EFM run (the physics lives in `Capacitor`)."
+    "Optimisation settings of a run (the method and its physics live in the objective, e.g. `Capacitor`)."
     steps: int = 2000  # total optimisation steps T (the schedule spans them)
     batch: int = 256  # training points per step b
     charges: Optional[int] = None  # samples drawn per plate per step B >= batch (None: = batch)
@@ -221,16 +221,31 @@ class TrainResult:
     losses: list  # loss per step, from step 0
     step: int  # steps done
     config: TrainConfig  # the optimisation settings
-    capacitor: Capacitor  # the physics settings
+    objective: Objective  # the method and its settings (a `Capacitor` for EFM)
     ckpt: Optional[Path] = None  # the last checkpoint written, if any
     seconds: float = 0.0  # wall time of this call
     total_seconds: float = 0.0  # wall time of the whole run, over all resumed calls (as recorded in its checkpoints)
+
+    @property
+    def capacitor(self) -> Objective:
+        "The objective (the name this field had when EFM was the only method)."
+        return self.objective
 
 # %% ../nbs/03_training.ipynb #aa10b4e6
 def _config_diff(saved:dict, now:dict, skip=(), defaults:dict={}):
     "Fields that differ; a field absent from an older checkpoint counts as its default."
     saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
     return [f'{k}: {saved.get(k)!r} (checkpoint) vs {now.get(k)!r} (now)' for k in sorted(set(saved) | set(now)) if k not in skip and saved.get(k) != now.get(k)]
+
+def _objective_diff(st:dict, obj:Objective) -> list:
+    "How a checkpoint's objective differs from `obj`; checkpoints from before objectives hold EFM's `capacitor`."
+    saved = dict(st['objective']) if 'objective' in st else dict(name='efm', **st['capacitor'])
+    name = saved.pop('name')
+    if name != obj.name: return [f'method: {name!r} (checkpoint) vs {obj.name!r} (now)']
+    now = obj.config(); now.pop('name')
+    try: defaults = type(obj)().config()  # a field missing from an older checkpoint counts as its default
+    except TypeError: defaults = {}
+    return _config_diff(saved, now, ('name',), defaults)
 
 def _dist() -> tuple:
     "(rank, world size) of the default process group; (0, 1) without one."
@@ -266,9 +281,9 @@ def _live_plot():
 
 # %% ../nbs/03_training.ipynb #a41647b7
 def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to train on
-          P:Union[Callable, Tensor, Iterable], # source of the plate z = 0: sampler `(n, generator=...)`, tensor, or iterable of batches
+          P:Union[Callable, Tensor, Iterable, None], # source of the plate z = 0: sampler `(n, generator=...)`, tensor, or iterable of batches; None for one-plate objectives
           Q:Union[Callable, Tensor, Iterable], # source of the plate z = L, same kinds
-          capacitor:Optional[Capacitor]=None, # physics and point settings (default `Capacitor()`)
+          objective:Optional[Objective]=None, # the method: `Capacitor` (EFM, the default `Capacitor()`), `FlowMatching`, `PFGM`, ...
           cfg:Optional[TrainConfig]=None, # optimisation settings (default `TrainConfig()`)
           ckpt_dir:Union[str, Path, None]=None, # folder for the checkpoints `step-*.ckpt` (None: no checkpoints)
           resume:bool=True, # continue from the newest readable checkpoint in `ckpt_dir`, if any
@@ -277,10 +292,13 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
           plot:bool=False, # live loss plot (notebooks)
           meta:Optional[dict]=None, # extra information stored in every checkpoint (e.g. the preset of `efm train`)
          ) -> TrainResult:
-    "Train `model` on the EFM loss between the sources `P` and `Q` (data-parallel under an initialised process group)."
-    cap, cfg = capacitor or Capacitor(), cfg or TrainConfig()
+    "Train `model` on an objective's targets between the sources `P` and `Q` (data-parallel under an initialised process group)."
+    obj, cfg = Capacitor() if objective is None else objective, cfg or TrainConfig()
     if not isinstance(model, nn.Module): raise TypeError(f'model must be an nn.Module, got {type(model).__name__}')
-    if not isinstance(cap, Capacitor): raise TypeError(f'capacitor must be a Capacitor, got {type(cap).__name__}')
+    if not isinstance(obj, Objective): raise TypeError(f'objective must be an efm.capacitor.Objective (Capacitor, FlowMatching, PFGM, ...), got {type(obj).__name__}')
+    if obj.plates == 1 and P is not None:
+        raise ValueError(f'{obj.name} trains on one plate, the data Q at z = L, and draws its own start points on z = 0: pass P=None, not a source for P')
+    if obj.plates == 2 and P is None: raise ValueError(f'{obj.name} needs a source for each plate: P (noise, or the source data) is None')
     if not isinstance(cfg, TrainConfig): raise TypeError(f'cfg must be a TrainConfig, got {type(cfg).__name__}')
     params = [p for p in model.parameters() if p.requires_grad]
     if not params: raise ValueError('model has no trainable parameters')
@@ -295,14 +313,14 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(ckpt_dir, os.W_OK): raise PermissionError(f'checkpoint folder {ckpt_dir} is not writable')
     device, t0 = params[0].device, time.time()
-    sp, sq = Sampler(P, 'P'), Sampler(Q, 'Q')
+    sp, sq = None if P is None else Sampler(P, 'P'), Sampler(Q, 'Q')
     b_loc, B_loc = cfg.batch // world, B // world
     g = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # rank 0 draws what a single process draws
     net = model if world == 1 else DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)  # broadcasts rank 0's weights
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, cfg.steps, cfg.warmup, cfg.schedule))
-    bank, losses, step, ckpt, before = cap.bank(), [], 0, None, 0.0
+    bank, losses, step, ckpt, before = obj.bank(), [], 0, None, 0.0
     if ckpt_dir is not None and resume:
         ckpt, st = latest_checkpoint(ckpt_dir, map_location=device)
     elif ckpt_dir is not None and rank == 0 and checkpoints(ckpt_dir):
@@ -311,7 +329,7 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         warnings.warn(f'resume=False: the checkpoints already in {ckpt_dir} were moved to {aside}')
     if world > 1: dist.barrier()
     if ckpt is not None:
-        diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _config_diff(st['capacitor'], asdict(cap), (), asdict(Capacitor()))
+        diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _objective_diff(st, obj)
         if diff: raise ValueError(f'checkpoint {ckpt} was written with a different config: ' + '; '.join(diff))
         if st.get('world', 1) != world: raise ValueError(f'checkpoint {ckpt} was written by {st.get("world", 1)} process(es); this run has {world}')
         try: model.load_state_dict(st['model']); ema.load_state_dict(st['ema'])
@@ -319,7 +337,8 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         opt.load_state_dict(st['opt']); sched.load_state_dict(st['sched'])
         if bank is not None: bank.load_state_dict(st['bank'])
         step, losses, before = st['step'], list(st['losses']), float(st.get('seconds', 0.0))
-        sp.replay(st['draws'][0], B_loc); sq.replay(st['draws'][1], B_loc)
+        if sp is not None: sp.replay(st['draws'][0], B_loc)
+        sq.replay(st['draws'][1], B_loc)
         _set_rng_state(g, st['rng'][rank] if world > 1 else st['rng'])
         if step > until: raise ValueError(f'checkpoint {ckpt} is at step {step}, past until = {until}')
 
@@ -328,9 +347,9 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         if world > 1: rngs = [None] * world; dist.all_gather_object(rngs, rng); rng = rngs
         if rank != 0: return checkpoint_path(ckpt_dir, step)
         p = save_checkpoint(checkpoint_path(ckpt_dir, step), dict(
-            step=step, config=asdict(cfg), capacitor=asdict(cap), model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
+            step=step, config=asdict(cfg), objective=obj.config(), model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
             sched=sched.state_dict(), rng=rng, bank=None if bank is None else bank.state_dict(), losses=losses,
-            draws=[sp.draws, sq.draws], world=world, meta=meta or {}, seconds=before + time.time() - t0))
+            draws=[0 if sp is None else sp.draws, sq.draws], world=world, meta=meta or {}, seconds=before + time.time() - t0))
         prune_checkpoints(ckpt_dir, cfg.keep)
         return p
 
@@ -340,9 +359,9 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
     update_plot = _live_plot() if plot and rank == 0 and until > step else None
     model.train()
     for step_i in pb:
-        xp, xq = sp(B_loc, g).to(device), sq(B_loc, g).to(device)
-        charges = (gather_samples(xp), gather_samples(xq)) if world > 1 and cfg.gather else None
-        tb = cap.batch(xp, xq, b=b_loc, bank=bank, generator=g, charges=charges)
+        xp, xq = None if sp is None else sp(B_loc, g).to(device), sq(B_loc, g).to(device)
+        charges = (None if xp is None else gather_samples(xp), gather_samples(xq)) if world > 1 and cfg.gather else None
+        tb = obj.batch(xp, xq, b=b_loc, bank=bank, generator=g, charges=charges)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             pred = net(tb.x, tb.z)
         loss = efm_loss(pred, tb.target)
@@ -357,4 +376,4 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         if update_plot is not None and (step % (10 * cfg.log_every) == 0 or step == until): update_plot(losses)
         if ckpt_dir is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: ckpt = save()
     if ckpt_dir is not None and (step > step0 or ckpt is None): ckpt = save()  # a finished run resumed: nothing new to write
-    return TrainResult(model, ema, losses, step, cfg, cap, ckpt, time.time() - t0, before + time.time() - t0)
+    return TrainResult(model, ema, losses, step, cfg, obj, ckpt, time.time() - t0, before + time.time() - t0)
