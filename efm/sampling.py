@@ -17,11 +17,12 @@ from torchdiffeq import odeint
 from .field import Field
 
 # %% auto #0
-__all__ = ['METHODS', 'GRIDS', 'clock_grid', 'Trajectory', 'Transport', 'transport', 'show_lines', 'show_transport']
+__all__ = ['METHODS', 'GRIDS', 'ARRIVALS', 'clock_grid', 'Trajectory', 'Transport', 'transport', 'show_lines', 'show_transport']
 
 # %% ../nbs/04_sampling.ipynb #30209746
 METHODS = ('euler', 'heun', 'rk4', 'dopri5')
 GRIDS = ('uniform', 'cosine', 'log')
+ARRIVALS = ('first', 'from_behind')  # where a line continued by arc length may end (see the continuation)
 
 # Butcher tableaux (c, a, b) of the fixed-step explicit Runge-Kutta methods
 _TABLEAUX = dict(
@@ -90,8 +91,8 @@ def _rk_step_s(E, x, z, ds, tab, sign):
     return xn, zn, ok & torch.isfinite(xn.flatten(1)).all(1) & torch.isfinite(zn)
 
 # %% ../nbs/04_sampling.ipynb #00c5a156
-def _continue(E, x, zc, todo, z1, ds, max_arc, tab, sign, rec):
-    "Arc-length RK along sign E/|E| for the lines in `todo` until z crosses z1 (either way); returns the arrivals' mask."
+def _continue(E, x, zc, todo, z1, ds, max_arc, tab, sign, rec, from_behind=False):
+    "Arc-length RK along sign E/|E| for the lines in `todo` until z crosses z1 (either way; only back towards the gap if `from_behind`); returns the arrivals' mask."
     arrived, arc = torch.zeros_like(todo), torch.zeros_like(zc)
     for _ in range(16 * math.ceil(max_arc / ds)):
         todo &= arc < max_arc
@@ -101,6 +102,7 @@ def _continue(E, x, zc, todo, z1, ds, max_arc, tab, sign, rec):
         h = (2 * (zo - z1).abs()).clamp(ds / 16, ds)  # shorter steps close to the plane (and to its charges)
         xn, zn, ok = _rk_step_s(E, xo, zo, h, tab, sign)
         cross = ok & ((zo - z1) * (zn - z1) <= 0)
+        if from_behind: cross &= sign * (zo - z1) > 0  # it came from beyond the target plane
         th = torch.where(cross, (z1 - zo) / torch.where(cross, zn - zo, torch.ones_like(zo)), torch.ones_like(zo))
         x[idx[ok]] = torch.where(_bc(cross, xo), xo + _bc(th, xo) * (xn - xo), xn)[ok]
         zc[idx[ok]] = torch.where(cross, torch.full_like(zo, z1), zn)[ok]
@@ -168,14 +170,24 @@ class Transport:
     x: Tensor  # final points, [b, *shape]
     z: Tensor  # final z, [b]: the target plane z_1 for every line that arrived
     nfe: int  # number of calls of the field function (each on a batch of lines)
-    n_behind: int  # lines continued by arc length (E_z <= min_cos |E| met on the way)
+    n_off_clock: int  # lines that left the z-clock (E_z <= min_cos |E| met on the way) and were continued by arc length
     n_lost: int  # lines that never reached the target plane
-    behind: Tensor  # mask of the continued lines, [b]
+    off_clock: Tensor  # mask of the lines that left the clock, [b]
     lost: Tensor  # mask of the lost lines, [b]
     trajectory: Optional[Trajectory] = None  # the states along the way, if asked for
 
+    @property
+    def n_behind(self) -> int:
+        "Deprecated name of `n_off_clock`: these lines met a small or negative E_z; they need not have gone behind a plate."
+        return self.n_off_clock
+
+    @property
+    def behind(self) -> Tensor:
+        "Deprecated name of `off_clock`."
+        return self.off_clock
+
 # %% ../nbs/04_sampling.ipynb #eb5f0b6a
-def _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc):
+def _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc, arrival='first'):
     if not callable(field_fn): raise TypeError(f'field_fn must be callable (x, z) -> Field, got {type(field_fn).__name__}')
     if not isinstance(x, Tensor): raise TypeError(f'x must be a tensor [b, *shape], got {type(x).__name__}')
     if x.ndim < 2 or x.shape[0] < 1: raise ValueError(f'x must be [b, *shape] with b >= 1, got x {tuple(x.shape)}')
@@ -191,6 +203,7 @@ def _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc):
     if not 0 <= min_cos < 1: raise ValueError(f'min_cos must be in [0, 1), got {min_cos!r}')
     if ds is not None and not ds > 0: raise ValueError(f'ds must be > 0, got {ds!r}')
     if not max_arc >= 0: raise ValueError(f'max_arc must be >= 0, got {max_arc!r}')
+    if arrival not in ARRIVALS: raise ValueError(f'arrival must be one of {ARRIVALS}, got {arrival!r}')
 
 # %% ../nbs/04_sampling.ipynb #f95da336
 @torch.no_grad()
@@ -205,6 +218,7 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
               min_cos:float=1e-2, # a line with E_z <= min_cos |E| leaves the clock for the arc-length continuation
               ds:Optional[float]=None, # arc-length step of the continuation (default: the clock step; |z_1 - z_0|/100 for dopri5)
               max_arc:Optional[float]=None, # a continued line not arrived after this arc length is lost (default 20 L)
+              arrival:str='first', # where a continued line ends: 'first' crossing of the target plane, or 'from_behind' only
               rtol:float=1e-5, # dopri5 relative tolerance
               atol:float=1e-6, # dopri5 absolute tolerance
               trajectory:bool=False, # keep the states along the way
@@ -213,7 +227,7 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
     "Move points along the field lines of `field_fn` from one plate to the other, with z as the clock: dx/dz = E_x/E_z."
     if steps is None: steps = 4 if method == 'dopri5' else 100
     if max_arc is None: max_arc = 20.0 * L
-    _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc)
+    _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc, arrival)
     if grid not in GRIDS: raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')
     E, b, L = _Counted(field_fn), x.shape[0], float(L)
     sign, (z0, z1) = (1.0, (eps, L - eps)) if direction == 'forward' else (-1.0, (L - eps, eps))
@@ -228,13 +242,13 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
         _zclock_adaptive(E, x, zc, on, segs, min_cos, rtol, atol, rec, pbar)
     else: _zclock_fixed(E, x, zc, on, clock_grid(z0, z1, steps, grid, eps), _TABLEAUX[method], min_cos, rec, pbar)
     zc[on] = z1  # exactly on the plane (z0 + steps h can differ from z1 by rounding)
-    behind = ~on
+    off = ~on
     if ds is None: ds = abs(z1 - z0) / (100 if method == 'dopri5' else steps)
     tab = _TABLEAUX.get(method, _TABLEAUX['rk4'])
-    arrived = _continue(E, x, zc, behind.clone(), z1, ds, max_arc, tab, sign, rec)
-    lost = behind & ~arrived
+    arrived = _continue(E, x, zc, off.clone(), z1, ds, max_arc, tab, sign, rec, arrival == 'from_behind')
+    lost = off & ~arrived
     traj = Trajectory(torch.stack([s[0] for s in states]), torch.stack([s[1] for s in states])) if trajectory else None
-    return Transport(x, zc, E.nfe, int(behind.sum()), int(lost.sum()), behind, lost, traj)
+    return Transport(x, zc, E.nfe, int(off.sum()), int(lost.sum()), off, lost, traj)
 
 # %% ../nbs/04_sampling.ipynb #4e04bf1f
 def show_lines(trajectory:Trajectory, # states from `transport(..., trajectory=True)`
