@@ -200,34 +200,99 @@ def show_field_lines(field:Callable, # field function (x [k, 1], z [k]) -> Field
     ax.set(xlabel='data coordinate $x$', ylabel='extra coordinate $z$')
     return lines
 
+# %% ../nbs/00_field.ipynb #9bdef525
+def _merge(acc, new):
+    "Add a chunk's sums (m, a, S) to those so far (None at first), both rescaled to their common max."
+    if acc is None: return new
+    (m1, a1, S1), (m2, a2, S2) = acc, new
+    M = torch.maximum(m1, m2); Ms = M.clamp_min(torch.finfo(M.dtype).min)        # all weights 0 so far: M = -inf
+    c1, c2 = torch.exp(m1 - Ms), torch.exp(m2 - Ms)
+    return M, a1 * c1 + a2 * c2, S1 * c1[:, None] + S2 * c2[:, None]
+
+def _check_rows(t, s, X, name):
+    if not bool(torch.isfinite(t).all()): raise ValueError(f'{name} has non-finite values (rows {s}..{s + len(t) - 1} of {name} {tuple(X.shape)})')
+
 # %% ../nbs/00_field.ipynb #3e2855d1
+def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name):
+    "Matmul route: (m, a, S) of one plate by two matmuls per chunk of charges, each chunk's nearest charge exactly."
+    xf = xo - shift                                                               # centred points, for the matmuls
+    xx = torch.linalg.vecdot(xf, xf)
+    if not bool(shift.square().sum() > xx.mean()): xf, xx, shift = xo, torch.linalg.vecdot(xo, xo), None  # centring would not pay
+    b, D = xf.shape
+    dz2, rows, tiny, low = (z - zq).square(), torch.arange(b, device=xf.device), torch.finfo(dt).tiny, torch.finfo(dt).min
+    lo = math.log(tiny) + 1                                                       # exp below lo: 0 (exp's slow underflow path avoided)
+    base, floor = (xx + dz2)[:, None], dz2.clamp_min(tiny)[:, None]                # r^2 = |x|^2 + dz^2 + |X|^2 - 2 x.X >= max(dz^2, tiny)
+    acc = None
+    for s in range(0, X.shape[0], chunk):
+        Xr = X[s:s + chunk].flatten(1).to(dt)
+        Xc = Xr if shift is None else Xr - shift                                  # [c, D], centred
+        XX = torch.linalg.vector_norm(Xc, dim=1).square_()                        # one pass, no [c, D] temporary
+        _check_rows(XX, s, X, name)
+        r2 = torch.addmm(XX, xf, Xc.T, alpha=-2).add_(base).clamp_(min=floor)
+        lw = torch.add(logq[s:s + chunk], r2.log_(), alpha=-0.5 * n)             # [b, c]
+        k = lw.argmax(1); d = xo - Xr[k]                                          # the chunk's nearest, exactly (uncentred)
+        lk = (logq[s + k].double() - 0.5 * n * torch.linalg.vecdot(d, d).add_(dz2).clamp_min_(tiny).double().log()).to(dt)  # [b], in float64
+        lw[rows, k] = -math.inf                                                   # ... and out of the matmul
+        m = torch.maximum(lw.amax(1), lk); ms = m.clamp_min(low)
+        w = torch.threshold_(lw.sub_(ms[:, None]).clamp_min_(lo).exp_(), math.exp(lo + 1), 0.0)
+        wk = lk.sub_(ms).exp_(); ws = w.sum(1)
+        S = torch.addmm(torch.addcmul(ws[:, None] * xf, wk[:, None], d), w, Xc, alpha=-1)   # (sum w) x - W X + w_k d_k
+        acc = _merge(acc, (m, ws.add_(wk), S))
+    return acc
+
+# %% ../nbs/00_field.ipynb #66133a77
+def _half_power(t, n):
+    "t**(n/2) for t in [0, 1]: one square root if n is odd, then binary powering (no log, no exp); may overwrite t."
+    if not float(n).is_integer(): return t.pow_(n / 2)
+    n = int(n); k = n if n % 2 else n // 2
+    if n % 2: t = t.sqrt_()
+    r = None
+    while True:
+        if k & 1: r = t if r is None else r.mul_(t)
+        k >>= 1
+        if not k: return r
+        t = t.square()                                                            # a new tensor: r may still be the old one
+
+# %% ../nbs/00_field.ipynb #6f6a58a3
+def _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name):
+    "Direct route: (m, a, S) of one plate from the differences x - X_i themselves, [D, b, c] per chunk of charges."
+    b, D = xo.shape
+    r0, big = ((z - zq).square() + torch.finfo(dt).tiny)[:, None], torch.finfo(dt).max   # dz^2 (+ tiny: r^2 > 0)
+    uniform = bool((logq == logq[0]).all())
+    xT, qf = xo.T.contiguous(), torch.exp(logq * (-2 / n))                        # rho_i = r_i^2 q_i^(-2/n)
+    c = max(1, min(chunk, _DIRECT_CHUNK // (b * D)))
+    acc = None
+    for s in range(0, X.shape[0], c):
+        Xr = X[s:s + c].flatten(1).to(dt)
+        _check_rows(Xr, s, X, name)
+        d = xT[:, :, None] - Xr.T.contiguous()[:, None, :]                        # [D, b, c], x - X_i exactly
+        rho = torch.addcmul(r0, d[0], d[0])
+        for i in range(1, D): rho.addcmul_(d[i], d[i])                            # r_i^2, [b, c]
+        if not uniform: rho.mul_(qf[s:s + c])                                     # (uniform: rho_i = r_i^2 q^(-2/n), q cancels)
+        rmin = rho.amin(1)                                                        # the largest weight's rho
+        w = _half_power(torch.div(rmin.clamp_max(big)[:, None], rho, out=rho), n) # (rho_min / rho_i)^(n/2) <= 1
+        S = torch.bmm(w[:, None, :], d.permute(1, 2, 0))[:, 0]                    # sum_i w_i (x - X_i), [b, D]
+        m = (-0.5 * n * rmin.double().log() + (logq[0].double() if uniform else 0)).to(dt)     # [b], in float64
+        acc = _merge(acc, (m, w.sum(1), S))
+    return acc
+
+# %% ../nbs/00_field.ipynb #4febf1a7
+_CHUNK = 2**23          # default chunk: about this many elements in the [b, chunk] and [chunk, D] blocks
+_DIRECT_CHUNK = 2**19   # the direct route's chunks: about this many differences in d, [D, b, c] (2 MB in float32)
+_DIRECT_D = 5           # the direct route up to this D, the matmul route beyond: the crossover measured in bench/field.py
+
 def _plate_sums(xo, z, X, zq, logq, n, chunk, shift, dt, name):
     "Streaming log-space sums over one plate's charges X [N, *shape] at height zq: (m, a, S), a = sum w, S = sum w (x - X_i), w = e^{lw - m}."
-    xf = xo - shift                                                               # centred points, for the matmuls
-    b, D = xf.shape
-    m = xf.new_full((b,), -math.inf); a = xf.new_zeros(b); S = xf.new_zeros(b, D)
-    cl, cd = xf.new_full((b,), -math.inf), xf.new_zeros(b, D)   # the nearest charge so far: log weight, exact x - X_i
-    xx, dz2, rows, tiny = xf.pow(2).sum(1), (z - zq).pow(2), torch.arange(b, device=xf.device), torch.finfo(dt).tiny
-    for s in range(0, X.shape[0], chunk):
-        Xr = X[s:s + chunk].flatten(1)
-        Xc = Xr.to(dt) - shift                                                    # [c, D], centred
-        XX = torch.linalg.vector_norm(Xc, dim=1).square()                         # one pass, no [c, D] temporary
-        if not bool(torch.isfinite(XX).all()): raise ValueError(f'{name} has non-finite values (rows {s}..{s + len(Xr) - 1} of {name} {tuple(X.shape)})')
-        r2 = (xx[:, None] + XX[None] - 2 * (xf @ Xc.T)).clamp_min_(0) + dz2[:, None]
-        lw = logq[None, s:s + chunk] - 0.5 * n * r2.clamp_min_(tiny).log()       # [b, c]
-        k = lw.argmax(1); d = xo - Xr[k].to(dt)                                   # the chunk's nearest, exactly (uncentred)
-        lk = logq[s + k] - 0.5 * n * (d.pow(2).sum(1) + dz2).clamp_min(tiny).log()
-        lw[rows, k] = -math.inf                                                   # ... and out of the matmul
-        m2 = torch.maximum(torch.maximum(m, lk), lw.max(1).values)
-        ms = torch.where(torch.isfinite(m2), m2, torch.zeros_like(m2))
-        w = torch.exp(lw - ms[:, None]); sc = torch.exp(m - ms); ws = w.sum(1)
-        a = a * sc + ws; S = S * sc[:, None] + ws[:, None] * xf - w @ Xc        # rescale, add the chunk
-        new = lk > cl                                                             # the loser of the two nearest joins the sums
-        wl = torch.exp(torch.where(new, cl, lk) - ms)
-        a = a + wl; S = S + wl[:, None] * torch.where(new[:, None], cd, d)
-        cl, cd, m = torch.where(new, lk, cl), torch.where(new[:, None], d, cd), m2
-    wc = torch.exp(cl - torch.where(torch.isfinite(m), m, torch.zeros_like(m)))
-    return m, a + wc, S + wc[:, None] * cd
+    if 0 < xo.shape[1] <= _DIRECT_D: return _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name)
+    return _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name)
+
+@contextlib.contextmanager
+def _direct_up_to(D:int):
+    "Move the crossover for a while: `_direct_up_to(0)` forces the matmul route, `_direct_up_to(10**9)` the direct one."
+    global _DIRECT_D
+    old, _DIRECT_D = _DIRECT_D, D
+    try: yield
+    finally: _DIRECT_D = old
 
 # %% ../nbs/00_field.ipynb #e80dc1cd
 _MODES = ('superposition', 'per_plate')
@@ -249,7 +314,7 @@ def _targets(z, L, n, sums, mode, gamma):
     M = torch.maximum(mP, mQ); cP, cQ = torch.exp(mP - M), torch.exp(mQ - M)    # one max for both plates
     ux, uz = cP[:, None] * SP - cQ[:, None] * SQ, cP * aP * z - cQ * aQ * (z - L)
     un = (ux.pow(2).sum(1) + uz.pow(2)).sqrt()
-    log_norm = M + un.log() - log_sphere_area(n)
+    log_norm = (M.double() + un.double().log() - log_sphere_area(n)).to(M.dtype)  # [b], in float64: one rounding of a number ~ n
     if mode == 'superposition':
         s = torch.where(un > 0, math.sqrt(n) / un, torch.zeros_like(un))          # a point on a charge: no direction, 0
         return ux * s[:, None], uz * s, log_norm
@@ -283,8 +348,6 @@ def _check_capacitor_args(x, z, P, Q, L, mode, gamma, chunk_size):
     return float(L)
 
 # %% ../nbs/00_field.ipynb #73b290ac
-_CHUNK = 2**23   # default chunk: about this many elements in the [b, chunk] and [chunk, D] blocks
-
 def _no_autocast(device):
     try: return torch.autocast(device.type, enabled=False)
     except Exception: return contextlib.nullcontext()
