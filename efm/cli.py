@@ -17,7 +17,7 @@ from torch import Tensor
 from .capacitor import MODES, PAIRINGS, SCHEDULES, Capacitor, Objective
 from .cfm import TARGETS, FlowMatching
 from .pfgm import PFGM, PFGMpp
-from .data import ColouredMNIST, cifar10_sampler, gaussian, gaussian_images, save_images, swiss_roll
+from .data import TOYS, ColouredMNIST, cifar10_sampler, gaussian, gaussian_images, save_images, swiss_roll, toy
 from .field import capacitor_field
 from .metrics import w2
 from .models import FieldMLP, FieldUNet, UNET_PRESETS, n_params
@@ -59,7 +59,7 @@ class DemoResult:
     w2_backward: float  # W2(Q mapped back, fresh P samples)
     w2_ground_truth: float  # W2 of the transport along the ground-truth Monte-Carlo field
     nfe: int  # field evaluations of the forward transport
-    n_behind: int  # lines continued by arc length (left the gap)
+    n_off_clock: int  # lines that left the z-clock (the network's E_z too small or negative) and were continued by arc length
     n_lost: int  # lines that never reached the target plate
     train_seconds: float  # wall time of training
     n_params: int  # parameters of the field network
@@ -69,7 +69,7 @@ class DemoResult:
     def summary(self) -> str:
         "A few lines for the terminal."
         return (f'W2(mapped, target) = {self.w2:.3f}   (floor, target vs target: {self.w2_floor:.3f}; no transport: {self.w2_source:.3f})\n'
-                f'NFE = {self.nfe}, lines continued by arc length = {self.n_behind}, lost lines = {self.n_lost}\n'
+                f'NFE = {self.nfe}, lines off the z-clock (continued by arc length) = {self.n_off_clock}, lost lines = {self.n_lost}\n'
                 f'backward map Q -> P: W2 = {self.w2_backward:.3f};  ground-truth field: W2 = {self.w2_ground_truth:.3f}\n'
                 f'training: {self.train_seconds:.0f} s, {self.n_params:,} parameters' + (f'\nfigure: {self.figure}' if self.figure else ''))
 
@@ -117,7 +117,7 @@ def swissroll_demo(cfg:Optional[DemoConfig]=None, # settings (default `DemoConfi
     gt = transport(lambda x, z: capacitor_field(x, z, Pc, Qc, cfg.L), Pc, cfg.L, 'forward', method='heun', steps=50, grid='cosine', eps=0.01)
     ok = ~fw.lost
     r = DemoResult(w2=w2(fw.x[ok], Q1), w2_floor=w2(Q0, Q1), w2_source=w2(P0, Q1), w2_backward=w2(bw.x[~bw.lost], P1),
-                   w2_ground_truth=w2(gt.x[~gt.lost], Q1), nfe=fw.nfe, n_behind=fw.n_behind, n_lost=fw.n_lost,
+                   w2_ground_truth=w2(gt.x[~gt.lost], Q1), nfe=fw.nfe, n_off_clock=fw.n_off_clock, n_lost=fw.n_lost,
                    train_seconds=res.seconds, n_params=n_params(model), config=asdict(cfg))
     fig = _demo_figure(P0, Q0, fw, bw, gt, Pc, cfg, out / 'swissroll.png')
     r.figure = str(out / 'swissroll.png')
@@ -131,7 +131,7 @@ def swissroll_demo(cfg:Optional[DemoConfig]=None, # settings (default `DemoConfi
 class Preset:
     "Everything `efm train` needs: data, network, method (objective), optimisation and sampler."
     name: str  # the preset's name
-    data: str  # plates: 'swissroll' (N(0, I_2) -> Swiss roll), 'cmnist-3to2', 'cmnist-gen' (noise -> coloured digits), 'cifar10' (noise -> CIFAR-10)
+    data: str  # plates: 'swissroll' (N(0, I_2) -> Swiss roll), 'cmnist-3to2', 'cmnist-gen' (noise -> coloured digits), 'cifar10' (noise -> CIFAR-10), 'toy:A:B' (toys of `efm.data.TOYS`)
     model: str  # 'mlp' (FieldMLP, 2-D), 'unet-cpu' or 'unet-paper' (FieldUNet presets)
     objective: str = 'efm'  # the method: 'efm' (Capacitor), 'cfm' (FlowMatching), 'pfgm' (PFGM), 'pfgmpp' (PFGM++)
     L: float = 1.0  # plate separation (cfm: the clock length; pfgm, pfgmpp: the prior plane's distance)
@@ -171,13 +171,15 @@ class Preset:
                              pool=self.pool, pairing=self.pairing)
         if self.objective == 'cfm': return FlowMatching(L=self.L, sigma=self.sigma, pairing=self.pairing, target=self.target)
         if self.objective not in OBJECTIVES: raise ValueError(f'unknown objective {self.objective!r}; choose one of {OBJECTIVES}')
-        if self.data in DATA_TO_DATA:
+        if self.data_to_data:
             raise ValueError(f'{self.objective} is a noise -> data method (its start points are its own prior); the data {self.data!r} is data -> data: use efm or cfm')
         if self.objective == 'pfgm': return PFGM(L=self.L, sigma=self.sigma, tau=self.tau, mode=self.mode, gamma=self.gamma)
         return PFGMpp(L=self.L, aug=self.aug, sigma=self.sigma, tau=self.tau)
 
     def check(self) -> None:
         "Raise a clear error for any setting that would fail later: the method, the optimisation, the network name and the sampler."
+        if self.data not in DATA and not self.data.startswith('toy:'): raise ValueError(f"unknown data {self.data!r}; choose one of {DATA} or 'toy:A:B'")
+        if self.data.startswith('toy:'): self._toys()
         self.build_objective(); self.train_config()
         if self.model != 'mlp' and not (self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS):
             raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
@@ -198,6 +200,17 @@ class Preset:
         if self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS: return FieldUNet.preset(self.model[5:], L=self.L)
         raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
 
+    @property
+    def data_to_data(self) -> bool:
+        "Whether the plate z = 0 holds data (translation), not noise."
+        return self.data in DATA_TO_DATA or (self.data.startswith('toy:') and self._toys()[0] != 'gaussian')
+
+    def _toys(self) -> tuple:
+        "The two toy names of data 'toy:A:B'."
+        parts = self.data.split(':')
+        if len(parts) != 3 or not all(t in TOYS for t in parts[1:]): raise ValueError(f"toy data must be 'toy:A:B' with A, B in {sorted(TOYS)}, got {self.data!r}")
+        return parts[1], parts[2]
+
     def sources(self, root=None) -> tuple:
         "The samplers of the two plates, (P, Q); P is None for a one-plate method (PFGM)."
         if self.build_objective().plates == 1: return None, self._sources(root)[1]
@@ -205,6 +218,7 @@ class Preset:
 
     def _sources(self, root=None) -> tuple:
         if self.data == 'swissroll': return gaussian, swiss_roll
+        if self.data.startswith('toy:'): return tuple(toy(t) for t in self._toys())
         if self.data == 'cmnist-3to2': return ColouredMNIST(root, digits=3), ColouredMNIST(root, digits=2)
         if self.data == 'cmnist-gen': return gaussian_images((3, 32, 32)), ColouredMNIST(root)
         if self.data == 'cifar10': return gaussian_images((3, 32, 32)), cifar10_sampler(root)
@@ -213,7 +227,8 @@ class Preset:
     def start(self, n:int, root=None, generator=None) -> Tensor:
         "`n` start points on the plate z = 0 for sampling: fresh noise (a one-plate method's own prior), or test 3s for `cmnist-3to2`."
         obj = self.build_objective()
-        if obj.plates == 1: return obj.prior(n, (2,) if self.data == 'swissroll' else (3, 32, 32), generator)
+        if obj.plates == 1: return obj.prior(n, (2,) if self.model == 'mlp' else (3, 32, 32), generator)
+        if self.data.startswith('toy:'): return toy(self._toys()[0])(n, generator=generator)
         if self.data == 'cmnist-3to2':
             t3 = ColouredMNIST(root, train=False, digits=3)
             return t3.images(torch.randperm(len(t3), generator=generator)[:n]) if n <= len(t3) else t3(n, generator=generator)

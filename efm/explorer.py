@@ -120,7 +120,7 @@ def _draw_1d(ax, d):
 def _draw_2d(ax, d):
     "The D = 2 capacitor seen from above: samples of P, charges of Q, mapped samples."
     m = d.moved
-    title = f'D = 2, {d.state.n} charges per plate' + ('' if m is None else f': {m.n_behind} behind the plate, {m.n_lost} lost')
+    title = f'D = 2, {d.state.n} charges per plate' + ('' if m is None else f': {m.n_off_clock} off the z-clock, {m.n_lost} lost')
     show_transport(d.src, d.Q, mapped=m.x if d.state.mapped else None,
                    trajectory=m.trajectory if d.state.lines else None, ax=ax, title=title)
 
