@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_cli.ipynb #6f2b125c
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, contextlib, json, os, socket, sys, time, warnings
 from dataclasses import asdict, dataclass, field as dc_field, fields, replace
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -26,7 +26,7 @@ from .training import TrainConfig, latest_checkpoint, load_checkpoint, train
 
 # %% auto #0
 __all__ = ['DATA', 'DATA_TO_DATA', 'OBJECTIVES', 'PRESETS', 'DemoConfig', 'DemoResult', 'swissroll_demo', 'Preset',
-           'steps_for_nfe', 'train_preset', 'sample_checkpoint', 'parser', 'main']
+           'steps_for_nfe', 'train_preset', 'run_lock', 'sample_checkpoint', 'parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #e7cd9c38
 @dataclass
@@ -75,6 +75,7 @@ class DemoResult:
 
 # %% ../nbs/08_cli.ipynb #ce076644
 def _check_out(out):
+    if out is None or not str(out).strip(): raise ValueError(f'output folder is empty ({out!r}): give a folder, e.g. --out runs/my-run')
     out = Path(out)
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise ValueError(f'output folder {str(out)!r} cannot be created: {e}') from e
@@ -306,6 +307,10 @@ def train_preset(p:Preset, # the run's settings
     obj, tcfg = p.build_objective(), p.train_config()
     world = _world(); _check_world(p, world)
     out = _check_out(out)
+    with run_lock(out, hold=int(os.environ.get('RANK', '0')) == 0):
+        return _train_preset(p, obj, tcfg, world, out, root, show_progress)
+
+def _train_preset(p, obj, tcfg, world, out, root, show_progress):
     if world > 1 and not dist.is_initialized():
         backend = 'nccl' if torch.cuda.is_available() else 'gloo'
         dist.init_process_group(backend)
@@ -324,6 +329,35 @@ def train_preset(p:Preset, # the run's settings
         return summary
     finally:
         if world > 1 and dist.is_initialized(): dist.destroy_process_group()
+
+# %% ../nbs/08_cli.ipynb #f199d2f9
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextlib.contextmanager
+def run_lock(out:Union[str, Path], # the run's folder
+             hold:bool=True, # False: do nothing (the other ranks of a data-parallel run)
+            ):
+    "Hold `out/.lock` while a run trains in `out`: refuse if another live run holds it, take over a stale one."
+    lock, me = Path(out) / '.lock', f'{socket.gethostname()} {os.getpid()}'
+    if not hold: yield; return
+    for attempt in range(2):
+        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            host, _, pid = lock.read_text().partition(' ')
+            if attempt == 0 and host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+                warnings.warn(f'{lock}: the run that held it (pid {pid}) is gone; taking the stale lock over')
+                lock.unlink(missing_ok=True); continue
+            where = 'this machine' if host == socket.gethostname() else f'machine {host!r} (remove the lock if that run is gone)'
+            raise RuntimeError(f'{out} is in use by another efm train run (pid {pid or "?"} on {where}): wait for it to end or choose another --out') from None
+        with os.fdopen(fd, 'w') as f: f.write(me)
+        break
+    try: yield
+    finally:
+        if lock.exists() and lock.read_text() == me: lock.unlink()
 
 # %% ../nbs/08_cli.ipynb #698e8c55
 def _load_run(ckpt:Union[str, Path], preset:Optional[str]=None):

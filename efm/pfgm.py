@@ -42,7 +42,7 @@ def plate_field(x:Tensor, # points' spatial part, [b, *shape]
         un = (ux.pow(2).sum(1) + uz.pow(2)).sqrt()
         if mode == 'superposition': s = torch.where(un > 0, math.sqrt(n) / un, torch.zeros_like(un))
         else: s = math.sqrt(n) / (un / a + gamma) / a                              # e = u / a, the mean displacement
-        log_norm = m + un.log() - log_sphere_area(n)
+        log_norm = (m.double() + un.double().log() - log_sphere_area(n)).to(m.dtype)  # in float64: one rounding of a number ~ n
     return Field((ux * s[:, None]).reshape(x.shape).to(x.dtype), (uz * s).to(x.dtype), log_norm)
 
 # %% ../nbs/07_pfgm.ipynb #6877fa5d

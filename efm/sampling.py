@@ -202,7 +202,7 @@ def _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc, 
     if not 0 <= eps < L / 2: raise ValueError(f'eps must be in [0, L/2) = [0, {L / 2}), got {eps!r}')
     if not 0 <= min_cos < 1: raise ValueError(f'min_cos must be in [0, 1), got {min_cos!r}')
     if ds is not None and not ds > 0: raise ValueError(f'ds must be > 0, got {ds!r}')
-    if not max_arc >= 0: raise ValueError(f'max_arc must be >= 0, got {max_arc!r}')
+    if not 0 <= max_arc < math.inf: raise ValueError(f'max_arc must be a finite number >= 0 (the arc-length budget of a continued line; default 20 L), got {max_arc!r}')
     if arrival not in ARRIVALS: raise ValueError(f'arrival must be one of {ARRIVALS}, got {arrival!r}')
 
 # %% ../nbs/04_sampling.ipynb #f95da336
@@ -226,6 +226,7 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
              ) -> Transport:
     "Move points along the field lines of `field_fn` from one plate to the other, with z as the clock: dx/dz = E_x/E_z."
     if steps is None: steps = 4 if method == 'dopri5' else 100
+    if isinstance(L, Tensor) and L.ndim == 0: L = L.item()  # a 0-d tensor, e.g. a model's L buffer
     if max_arc is None: max_arc = 20.0 * L
     _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc, arrival)
     if grid not in GRIDS: raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')

@@ -47,6 +47,9 @@ class Sampler:
         if isinstance(src, Sampler): src = src.src
         if not (callable(src) or isinstance(src, Tensor) or hasattr(src, '__iter__')):
             raise TypeError(f'{name} must be a callable (n, generator) -> Tensor, a Tensor or an iterable of batches, got {type(src).__name__}')
+        if isinstance(src, Tensor):
+            if src.ndim < 2 or len(src) == 0: raise ValueError(f'{name}: a tensor of samples must be [N >= 1, *shape], got {tuple(src.shape)}')
+            if src.is_floating_point() and not torch.isfinite(src).all(): raise ValueError(f'{name} has non-finite values (nan or inf)')
         self.src, self.name, self.draws, self._it, self._buf = src, name, 0, None, None
 
     @property
@@ -60,6 +63,7 @@ class Sampler:
         else: raise ValueError(f'{self.name}: the iterable yielded no batches')
         if isinstance(item, (tuple, list)): item = item[0]
         if not isinstance(item, Tensor) or item.ndim < 2: raise TypeError(f'{self.name}: batches must be Tensors [k, *shape] or (Tensor, label) tuples, got {type(item).__name__}')
+        if len(item) == 0: raise ValueError(f'{self.name}: the iterable yielded an empty batch {tuple(item.shape)}')
         return item
 
     def __call__(self,
@@ -200,9 +204,13 @@ class TrainConfig:
     gather: bool = True  # data-parallel runs: every rank's samples are charges of the target (all-gather)
 
     def __post_init__(self):
+        isint = lambda v: isinstance(v, int) and not isinstance(v, bool)
         for k in ('steps', 'batch', 'log_every'):
             v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f'TrainConfig.{k} must be a positive int, got {v!r}')
+            if not isint(v) or v < 1: raise ValueError(f'TrainConfig.{k} must be a positive int, got {v!r}')
+        for k in ('warmup', 'ckpt_every', 'seed'):
+            if not isint(getattr(self, k)): raise ValueError(f'TrainConfig.{k} must be an int, got {getattr(self, k)!r}')
+        if self.charges is not None and not isint(self.charges): raise ValueError(f'TrainConfig.charges must be None or an int, got {self.charges!r}')
         if self.charges is not None and self.charges < self.batch: raise ValueError(f'TrainConfig.charges ({self.charges}) must be >= batch ({self.batch})')
         if not self.lr > 0: raise ValueError(f'TrainConfig.lr must be > 0, got {self.lr}')
         if self.warmup < 0 or self.ckpt_every < 0: raise ValueError('TrainConfig.warmup and ckpt_every must be >= 0')
