@@ -16,7 +16,7 @@ FLAGS ?=
 
 help:
 	@echo "make demo       run the main job (Gaussian -> Swiss roll transport, figure + metrics)"
-	@echo "make test       export/clean sync check + every notebook as a test (EFM_TEST_FLAGS='slow cuda' to run flagged cells)"
+	@echo "make test       export/clean sync check, committed outputs check, every notebook as a test (EFM_TEST_FLAGS='slow cuda' to run flagged cells)"
 	@echo "make docs       build the documentation site into _docs/"
 	@echo "make docs-check build the site and check it in headless Chromium"
 
@@ -39,6 +39,7 @@ sync: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python .ci/check_sync.py
+	$(BIN)/python .ci/check_outputs.py
 	EFM_TEST_FLAGS="$(FLAGS)" $(BIN)/python -m pytest tests -p no:cacheprovider -q
 
 test-slow:

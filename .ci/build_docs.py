@@ -7,9 +7,15 @@ rendered, hidden and exported cells handled, frontmatter extracted) and are rend
 mkdocs-jupyter, with MathJax bundled from npm so the site needs no network. `README.md` is written from the
 processed `index.ipynb` (what `nbdev_readme` does with Quarto).
 
-Usage: build_docs.py [--check] [--no-quarto]
+`--check` then opens every page in headless Chromium and fails, listing page: reason, on a MathJax error or TeX
+left unrendered, a raw `#|` directive, a code block cut off, a broken image or missing file, a fetch from the
+network, a chapter page without its code (some code block, and each `def`/`class` of its `#| exports` cells),
+or a missing title, heading or equation; it keeps a 1280-wide screenshot of each page in `_docs/screenshots/`.
+
+Usage: build_docs.py [--check | --check-only] [--no-quarto]
 """
-import argparse, functools, http.server, json, os, re, shutil, socketserver, subprocess, sys, tempfile, threading
+import argparse, ast, functools, http.server, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+from html import unescape
 from pathlib import Path
 
 import yaml
@@ -66,8 +72,13 @@ def _plain_markdown(o: dict) -> dict:
     return dict(o, data=dict(o['data'], **{'text/markdown': PANDOC_ATTRS.sub('', md)}))
 
 
+WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json'
+
+
 def page_from_proc(nb: dict):
-    "Turn one nbdev-processed notebook into a notebook mkdocs-jupyter renders as-is; returns (nb, title, out_name)."
+    """Turn one nbdev-processed notebook into a notebook mkdocs-jupyter renders as-is; returns (nb, title, out_name).
+    Widget state and widget views are dropped: with them nbconvert's page fetches the widget renderer from unpkg.com,
+    and a saved widget needs a live kernel to do anything anyway."""
     cells, title, out = [], None, None
     for c in nb['cells']:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
@@ -85,29 +96,38 @@ def page_from_proc(nb: dict):
             tags = []
             if d.get('echo', '').lower() == 'false' or not body.strip(): tags.append('remove_input')
             if d.get('output', '').lower() == 'false': c['outputs'] = []
-            c['outputs'] = [_plain_markdown(o) for o in c.get('outputs', [])]
+            c['outputs'] = [_plain_markdown(o) for o in c.get('outputs', []) if WIDGET_VIEW not in o.get('data', {})]
             if not body.strip() and not c.get('outputs'): continue
             c['metadata']['tags'] = tags
         else:
             c = dict(c, source=src)
         cells.append(c)
-    return dict(nb, cells=cells), title, out
+    meta = {k: v for k, v in nb.get('metadata', {}).items() if k != 'widgets'}
+    return dict(nb, cells=cells, metadata=meta), title, out
+
+
+def site_pages():
+    "Each processed notebook's page, in nav order (index first): its notebook (relative to nbs/), page notebook, title and paths."
+    nbs = sorted(PROC.rglob('*.ipynb'), key=lambda p: (len(p.relative_to(PROC).parts), p.name != 'index.ipynb', str(p)))
+    pages = []
+    for p in nbs:
+        rel = p.relative_to(PROC)
+        if any(part.startswith(('_', '.')) for part in rel.parts): continue
+        page, title, out = page_from_proc(json.loads(p.read_text()))
+        dest = rel.parent / (Path(out).with_suffix('.ipynb').name if out else rel.name)
+        pages.append(dict(nb=rel, page=page, title=title or dest.stem, dest=dest, html=dest.with_suffix('.html').as_posix()))
+    return pages
 
 
 def write_pages():
     "Processed notebooks -> `.mkdocs/docs/*.ipynb` plus the nav in notebook order (index first)."
     shutil.rmtree(PAGES, ignore_errors=True); PAGES.mkdir(parents=True)
-    nbs = sorted(PROC.rglob('*.ipynb'), key=lambda p: (len(p.relative_to(PROC).parts), p.name != 'index.ipynb', str(p)))
     nav = []
-    for p in nbs:
-        rel = p.relative_to(PROC)
-        if any(part.startswith(('_', '.')) for part in rel.parts): continue
-        page, title, out = page_from_proc(json.loads(p.read_text()))
-        name = Path(out).with_suffix('.ipynb').name if out else rel.name
-        dest = PAGES / rel.parent / name
+    for pg in site_pages():
+        rel, dest = pg['nb'], PAGES / pg['dest']
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(json.dumps(page, indent=1))
-        entry = {title or dest.stem: str(dest.relative_to(PAGES))}
+        dest.write_text(json.dumps(pg['page'], indent=1))
+        entry = {pg['title']: str(dest.relative_to(PAGES))}
         if rel.parent == Path('.'): nav.append(entry)
         else:
             sec = rel.parts[0].replace('_', ' ').title()
@@ -115,13 +135,24 @@ def write_pages():
             if grp is None: grp = {sec: []}; nav.append(grp)
             grp[sec].append(entry)
     if (ROOT / 'nbs' / 'images').is_dir(): shutil.copytree(ROOT / 'nbs' / 'images', PAGES / 'images')  # pictures the notebooks link to
+    (PAGES / EXTRA_CSS).parent.mkdir(parents=True, exist_ok=True); (PAGES / EXTRA_CSS).write_text(SITE_CSS)
     return nav
+
+
+EXTRA_CSS = 'stylesheets/efm.css'
+# Long code lines wrap at spaces, as Quarto's `code-overflow: wrap` (nbs/_quarto.yml) has them, and a token longer than
+# the line breaks where it must. mkdocs-jupyter lets long input lines run out of their box and breaks
+# outputs anywhere (`word-break: break-all`, mid-number); its inline styles come after this sheet, hence the specificity.
+SITE_CSS = """\
+.jupyter-wrapper .jp-Notebook pre, .jupyter-wrapper .jp-Notebook .jp-OutputArea-output pre {
+  white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; }
+"""
 
 
 def mkdocs_config(nav):
     cfg = dict(
         site_name='efm', site_description='Electrostatic Field Matching, derived and implemented',
-        docs_dir=str(PAGES), site_dir=str(SITE), use_directory_urls=False, nav=nav,
+        docs_dir=str(PAGES), site_dir=str(SITE), use_directory_urls=False, nav=nav, extra_css=[EXTRA_CSS],
         theme=dict(name='material', font=False, features=['navigation.sections', 'toc.follow', 'content.code.copy'],
                    palette=dict(primary='indigo')),
         markdown_extensions=['admonition', 'toc', 'tables', 'pymdownx.arithmatex'],
@@ -141,7 +172,7 @@ def bundle_mathjax():
         run(['npm', 'install', '--no-audit', '--no-fund', '--prefix', WORK, MATHJAX_PKG])
     dest = SITE / 'assets' / 'mathjax'
     shutil.rmtree(dest, ignore_errors=True)
-    skip = shutil.ignore_patterns('unpacked', '*.otf', '*.eot', '*.svg', 'png', 'imagefonts*')
+    skip = shutil.ignore_patterns('unpacked', 'test', '*.otf', '*.eot', '*.svg', 'png', 'imagefonts*')
     shutil.copytree(pkg, dest, ignore=skip)
     for html in SITE.rglob('*.html'):
         depth = len(html.relative_to(SITE).parts) - 1
@@ -196,7 +227,7 @@ def build(use_quarto=True, check_readme=False):
     proc_notebooks()
     nav = write_pages()
     shutil.rmtree(SITE, ignore_errors=True)
-    run([BIN / 'mkdocs', 'build', '--quiet', '-f', mkdocs_config(nav)])
+    run([BIN / 'mkdocs', 'build', '--quiet', '-f', mkdocs_config(nav)], env=dict(os.environ, NO_MKDOCS_2_WARNING='1'))
     bundle_mathjax()
     bad = offline_violations()
     if bad: sys.exit('FAIL: pages load resources from the network:\n  ' + '\n  '.join(bad))
@@ -209,13 +240,147 @@ def build(use_quarto=True, check_readme=False):
 
 
 # ---------------------------------------------------------------- check in Chromium
-def _serve(root: Path):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
+# Injected into every page the check serves (before </body>): once MathJax has typeset the page (or, without MathJax,
+# after load), it measures what only a browser knows (layout, decoded images, MathJax's own errors, the text a reader
+# sees) and writes it as JSON into <meta name="efm-check">, which `--dump-dom` returns.
+CHECK_JS = r"""
+(function () {
+  'use strict';
+  var done = false, signals = {'parse error': 0, 'undefined control sequence': 0, 'processing error': 0};
+  var SKIP = 'pre, code, script, style, noscript, textarea, svg, math, .MathJax, .MathJax_CHTML, .mjx-chtml, ' +
+             '.MathJax_Preview, .MathJax_Display, .MJX_Assistive_MathML, mjx-container, .clipboard-copy-txt';
+  var OUTPUT = '.jp-OutputArea, .cell-output, .jp-MarkdownCell';
+  function cut(s, n) { s = String(s).replace(/\s+/g, ' ').trim(); return s.length > n ? s.slice(0, n) + '...' : s; }
+  function visible(el) { return el.checkVisibility ? el.checkVisibility({visibilityProperty: true}) : el.getClientRects().length > 0; }
+  function longest(t) { return t.split('\n').reduce(function (a, b) { return b.length > a.length ? b : a; }, ''); }
+  function math(r) {
+    var MJ = window.MathJax, errs = [];
+    r.mathjax_signals = signals; r.math_errors = errs;
+    if (!(MJ && MJ.Hub && MJ.Hub.getAllJax)) { r.math_count = 0; return; }
+    var jax = MJ.Hub.getAllJax(); r.math_count = jax.length;
+    jax.forEach(function (j) {            // noErrors/noUndefined turn errors into merror / red mtext nodes
+      (function walk(n) {
+        if (!n || typeof n !== 'object') return;
+        if (n.type === 'merror') errs.push('TeX error in: ' + cut(j.originalText, 120));
+        else if (n.type === 'mtext' && n.mathcolor === 'red' && /^\\/.test((n.data || []).map(function (c) { return (c.data || []).join(''); }).join('')))
+          errs.push('undefined macro in: ' + cut(j.originalText, 120));
+        else (n.data || []).forEach(walk);
+      })(j.root);
+    });
+    document.querySelectorAll('.MathJax_Error, .merror, .mjx-merror, mjx-merror, .noError').forEach(function (e) { errs.push('error element: ' + cut(e.textContent, 120)); });
+  }
+  function code(r) {
+    var defs = {}, dirs = [], n = 0;
+    document.querySelectorAll('pre').forEach(function (pre) {
+      if (pre.closest(OUTPUT) || !visible(pre)) return;
+      n++;
+      var t = pre.textContent, m, re = /^[ \t]*(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_]\w*)/gm;
+      while ((m = re.exec(t))) defs[m[1] + ' ' + m[2]] = 1;
+      t.split('\n').forEach(function (l) { if (/^\s*#\s*\|/.test(l)) dirs.push(cut(l, 100)); });
+    });
+    r.code_blocks = n; r.defs = Object.keys(defs); r.code_directives = dirs;
+  }
+  function clipped(r) {
+    var bad = [], vw = document.documentElement.clientWidth;
+    document.querySelectorAll('pre, code').forEach(function (el) {
+      if (el.tagName === 'CODE' && el.closest('pre')) return;
+      var cs = getComputedStyle(el), ox = cs.overflowX, oy = cs.overflowY, why = null;
+      if ((el.tagName === 'CODE' && cs.display.indexOf('inline') === 0) || !visible(el)) return;
+      if (el.scrollWidth > el.clientWidth + 1 && ox !== 'auto' && ox !== 'scroll')
+        why = 'content ' + (el.scrollWidth - el.clientWidth) + 'px wider than its box (overflow-x: ' + ox + ')';
+      else if (el.scrollHeight > el.clientHeight + 1 && (oy === 'hidden' || oy === 'clip'))
+        why = 'content ' + (el.scrollHeight - el.clientHeight) + 'px taller than its box (overflow-y: ' + oy + ')';
+      else {
+        var right = el.getBoundingClientRect().right;
+        for (var a = el.parentElement; a && !why; a = a.parentElement) {
+          var ax = getComputedStyle(a).overflowX;
+          if (ax === 'auto' || ax === 'scroll') break;          // that box scrolls: the block can be reached
+          if ((ax === 'hidden' || ax === 'clip') && right > a.getBoundingClientRect().left + a.clientLeft + a.clientWidth + 1)
+            why = 'box cut off by <' + a.tagName.toLowerCase() + ' class="' + cut(a.className, 40) + '"> (overflow-x: ' + ax + ')';
+        }
+        if (!why && right > vw + 1) why = 'box runs ' + Math.round(right - vw) + 'px past the page width';
+      }
+      if (why) bad.push(why + ': ' + cut(longest(el.textContent), 90));
+    });
+    r.clipped = bad;
+  }
+  function images(r) {
+    r.images = [];
+    Array.prototype.forEach.call(document.images, function (img) {
+      if (!img.complete || img.naturalWidth === 0) r.images.push(cut(img.getAttribute('src') || '(no src)', 80) + (img.alt ? ' (alt: ' + cut(img.alt, 40) + ')' : ''));
+    });
+    r.image_count = document.images.length;
+  }
+  function prose(r) {
+    var groups = new Map(), ok = new Map(), tw = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT), t;
+    while ((t = tw.nextNode())) {
+      var p = t.parentElement;
+      if (!p || !t.data.trim()) continue;
+      if (!ok.has(p)) ok.set(p, !p.closest(SKIP) && visible(p));
+      if (!ok.get(p)) continue;
+      var b = p;                            // the text of one block (paragraph, cell, list item) is read together
+      while (b !== document.body && b.parentElement && getComputedStyle(b).display.indexOf('inline') === 0) b = b.parentElement;
+      groups.set(b, (groups.get(b) || '') + t.data);
+    }
+    var tex = [], dirs = [], TEX = /\$\$|\$[^$\n]+\$|\\(?:begin|end)\{|\\[()[\]]|\\[A-Za-z]{2,}/g;
+    groups.forEach(function (s) {
+      var m, hits = [], at = -1; TEX.lastIndex = 0;
+      while ((m = TEX.exec(s))) { if (at < 0) at = m.index; if (hits.indexOf(m[0]) < 0) hits.push(m[0]); }
+      if (hits.length && tex.length < 20) tex.push(hits.slice(0, 5).join(' ') + ' in: ' + cut(s.slice(Math.max(0, at - 40), at + 100), 140));
+      m = /#\s*\|/.exec(s);
+      if (m && dirs.length < 20) dirs.push(cut(s.slice(Math.max(0, m.index - 20), m.index + 80), 120));
+    });
+    r.raw_tex = tex; r.prose_directives = dirs;
+  }
+  function network(r) {
+    r.network = performance.getEntriesByType('resource').map(function (e) { return e.name; })
+      .filter(function (u) { return !/^(data|blob|about):/.test(u) && u.indexOf(location.origin + '/') !== 0; }).slice(0, 10);
+  }
+  function finish(state) {
+    if (done) return;
+    done = true;
+    var r = {state: state};
+    [math, code, clipped, images, prose, network].forEach(function (f) {
+      try { f(r); } catch (e) { (r.script_errors = r.script_errors || []).push(f.name + ': ' + String(e && e.stack || e)); }
+    });
+    var m = document.createElement('meta'); m.name = 'efm-check'; m.content = JSON.stringify(r);
+    document.head.appendChild(m);
+  }
+  var MJ = window.MathJax;
+  if (MJ && MJ.Hub && MJ.Hub.Register) {
+    Object.keys(signals).forEach(function (k) {
+      var name = k === 'processing error' ? 'Math Processing Error' : 'TeX Jax - ' + k;
+      MJ.Hub.Register.MessageHook(name, function () { signals[k]++; });
+    });
+    MJ.Hub.Register.StartupHook('End', function () { MJ.Hub.Queue(function () { setTimeout(function () { finish('typeset'); }, 0); }); });
+  } else if (MJ && MJ.startup && MJ.startup.promise) {          // MathJax 3 (Quarto's)
+    MJ.startup.promise.then(function () { finish('typeset'); });
+  } else window.addEventListener('load', function () { setTimeout(function () { finish('no MathJax'); }, 500); });
+  window.addEventListener('load', function () { setTimeout(function () { finish('MathJax did not finish'); }, 15000); });
+})();
+"""
+
+
+def _serve(root: Path, inject: str = ''):
+    "Serve `root` on a free local port; `.html` pages get `inject` as a script before </body>. Returns (server, 404s)."
+    missing = []
+    class Handler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *a): pass
-    handler = functools.partial(Quiet, directory=str(root))
-    httpd = socketserver.TCPServer(('127.0.0.1', 0), handler)
+        def send_error(self, code, *a, **kw):
+            if code == 404 and not self.path.startswith('/favicon.ico'): missing.append((self.path, self.headers.get('Referer') or ''))
+            super().send_error(code, *a, **kw)
+        def do_GET(self):
+            f = Path(self.translate_path(self.path))
+            if not (inject and f.suffix == '.html' and f.is_file()): return super().do_GET()
+            body = f.read_bytes()
+            i, tag = body.rfind(b'</body>'), b'<script>' + inject.encode() + b'</script>'
+            body = body[:i] + tag + body[i:] if i >= 0 else body + tag
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/html; charset=utf-8'); self.send_header('Content-Length', str(len(body)))
+            self.end_headers(); self.wfile.write(body)
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=str(root)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
+    return httpd, missing
 
 
 def chromium():
@@ -228,46 +393,96 @@ def chromium():
     return shutil.which('chromium')
 
 
-def render(exe, url, shot=None):
-    "The DOM after scripts ran (MathJax typesets on load), and optionally a screenshot."
+def render(exe, url, shot):
+    "The DOM after scripts ran (MathJax typesets on load) and a 1280-wide screenshot: one Chromium run, two if needed."
+    shot.parent.mkdir(parents=True, exist_ok=True); shot.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as prof:
         base = [exe, *CHROMIUM_FLAGS, f'--user-data-dir={prof}', '--virtual-time-budget=20000', '--window-size=1280,1400']
-        dom = subprocess.run(base + ['--dump-dom', url], capture_output=True, text=True, timeout=120).stdout
-        if shot: subprocess.run(base + [f'--screenshot={shot}', url], capture_output=True, timeout=120)
+        try:
+            dom = subprocess.run(base + ['--dump-dom', f'--screenshot={shot}', url], capture_output=True, text=True, timeout=180).stdout
+            if not shot.exists(): subprocess.run(base + [f'--screenshot={shot}', url], capture_output=True, timeout=180)
+        except subprocess.TimeoutExpired: return ''  # check_page reports the page as not loaded
     return dom
+
+
+def exported_defs(nb: Path):
+    "The `def`/`class` names defined in a notebook's `#| exports` cells (the cells whose source the page shows)."
+    names = []
+    for c in json.loads(nb.read_text())['cells']:
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        if c['cell_type'] != 'code': continue
+        d, body = directives(src)
+        if not any(k.split()[0] == 'exports' for k in d if k.split()): continue
+        try: found = [(('class' if isinstance(n, ast.ClassDef) else 'def'), n.name) for n in ast.walk(ast.parse(body))
+                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        except SyntaxError: found = re.findall(r'^[ \t]*(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_]\w*)', body, re.M)
+        names += [f'{k} {n}' for k, n in found if f'{k} {n}' not in names]
+    return names
+
+
+MATH_SRC = re.compile(r'\$[^$]+\$|\\begin\{|\\\(|\\\[')
+
+
+def check_page(dom: str, pg, shot: Path):
+    "What is wrong with one rendered page: a list of reasons (empty when it passes)."
+    m = re.search(r'<meta name="efm-check" content="([^"]*)"', dom)
+    if not m: return ['the check script reported nothing (page did not load or the script failed)']
+    r, bad = json.loads(unescape(m.group(1))), []
+    t = re.search(r'<title>(.*?)</title>', dom, re.S)
+    want = pg['title'] if pg else None
+    if not (t and t.group(1).strip() and (want is None or want in unescape(t.group(1)))): bad.append(f'title {t and t.group(1)!r} lacks {want!r}')
+    if not re.search(r'<h[12][^>]*>', dom): bad.append('no <h1>/<h2> heading')
+    has_math = pg and any(c['cell_type'] == 'markdown' and MATH_SRC.search(c['source']) for c in pg['page']['cells'])
+    if has_math and not re.search(r'class="[^"]*(?:mjx-chtml|MathJax_CHTML)|<mjx-container', dom): bad.append('math in the notebook but no rendered equation')
+    if has_math and r['state'] != 'typeset': bad.append(f"MathJax: {r['state']}")
+    sig = {k: n for k, n in r.get('mathjax_signals', {}).items() if n}
+    if sig: bad.append('MathJax signalled ' + ', '.join(f'{n} {k}' for k, n in sig.items()))
+    bad += [f'MathJax: {e}' for e in r.get('math_errors', [])]
+    bad += [f'TeX left unrendered: {s!r}' for s in r.get('raw_tex', [])]
+    bad += [f'raw #| directive in code: {s!r}' for s in r.get('code_directives', [])]
+    bad += [f'raw #| directive in text: {s!r}' for s in r.get('prose_directives', [])]
+    bad += [f'code cut off: {s}' for s in r.get('clipped', [])]
+    bad += [f'broken image: {s}' for s in r.get('images', [])]
+    bad += [f'fetches from the network: {u}' for u in r.get('network', [])]
+    bad += [f'check script error: {e}' for e in r.get('script_errors', [])]
+    if pg and pg['nb'].parent == Path('.') and pg['nb'].name != 'index.ipynb':
+        if not r.get('code_blocks'): bad.append(f"no code block shown (chapter {pg['nb']})")
+        shown = set(r.get('defs', []))
+        bad += [f"`{d}` from an #| exports cell of {pg['nb']} not shown" for d in exported_defs(ROOT / 'nbs' / pg['nb']) if d not in shown]
+    if not (shot.exists() and shot.stat().st_size > 10_000): bad.append('no screenshot')
+    return list(dict.fromkeys(bad))
 
 
 def check():
     exe = chromium()
-    httpd = _serve(SITE)
-    port = httpd.server_address[1]
-    fails = []
-    pages = [('index.html', 'efm', 'screenshot-index.png'), ('field.html', 'The Coulomb field', 'screenshot-field.png')]
+    pages = {pg['html']: pg for pg in site_pages()}
+    htmls = sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob('*.html')
+                   if p.name != '404.html' and p.relative_to(SITE).parts[0] not in ('search', 'assets', 'screenshots'))
+    if not htmls: sys.exit(f'docs-check failed: no pages in {SITE.relative_to(ROOT)}/ (build the site first)')
+    fails = [f'{h}: notebook {pg["nb"]} has no page on the site' for h, pg in pages.items() if h not in htmls]
+    shutil.rmtree(SITE / 'screenshots', ignore_errors=True)
+    httpd, missing = _serve(SITE, CHECK_JS)
+    port, t0, failed = httpd.server_address[1], time.time(), 0
     try:
-        for page, title, shot in pages:
-            dom = render(exe, f'http://127.0.0.1:{port}/{page}', SITE / shot)
-            t = re.search(r'<title>(.*?)</title>', dom, re.S)
-            checks = {
-                f'title contains {title!r}': bool(t and title in t.group(1)),
-                'an <h1>/<h2> heading': bool(re.search(r'<h[12][^>]*>', dom)),
-                'a rendered equation (MathJax output)': bool(re.search(r'class="[^"]*(?:mjx-chtml|MathJax_CHTML)', dom)),
-                'no MathJax error': not re.search(r'class="(?:MathJax_Error|merror)"', dom),
-                'no raw #| directive shown': '#| ' not in re.sub(r'<[^>]+>', '', dom),
-                'screenshot saved': (SITE / shot).exists() and (SITE / shot).stat().st_size > 10_000,
-            }
-            for k, ok in checks.items():
-                print(f"  {'ok  ' if ok else 'FAIL'} {page}: {k}")
-                if not ok: fails.append(f'{page}: {k}')
+        for h in htmls:
+            t1, shot = time.time(), SITE / 'screenshots' / Path(h).with_suffix('.png')
+            bad = check_page(render(exe, f'http://127.0.0.1:{port}/{h}', shot), pages.get(h), shot)
+            bad += [f'missing file {p}' for p, ref in missing if ref.endswith('/' + h)]
+            print(f"  {'ok  ' if not bad else 'FAIL'} {h} ({time.time() - t1:.0f}s)" + ''.join(f'\n         {b}' for b in bad), flush=True)
+            fails += [f'{h}: {b}' for b in bad]; failed += bool(bad)
     finally:
         httpd.shutdown()
-    if fails: sys.exit('docs-check failed:\n  ' + '\n  '.join(fails))
-    print(f'docs-check passed: {len(pages)} pages rendered in Chromium; screenshots in {SITE.relative_to(ROOT)}/')
+    fails += [f'missing file {p} (asked for by {ref or "no page"})' for p, ref in missing if not any(ref.endswith('/' + h) for h in htmls)]
+    if fails: sys.exit(f'docs-check failed ({len(fails)} problems, {failed} of {len(htmls)} pages failing):\n  ' + '\n  '.join(fails))
+    print(f'docs-check passed: {len(htmls)} pages rendered in Chromium in {time.time() - t0:.0f}s; '
+          f'screenshots in {(SITE / "screenshots").relative_to(ROOT)}/')
 
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--check', action='store_true', help='after building, open pages in headless Chromium')
+    ap.add_argument('--check', action='store_true', help='after building, open every page in headless Chromium')
+    ap.add_argument('--check-only', action='store_true', help='check the site already in _docs/ without building it')
     ap.add_argument('--no-quarto', action='store_true', help='use the offline renderer even where Quarto is installed')
     a = ap.parse_args()
-    build(use_quarto=not a.no_quarto, check_readme=a.check)
-    if a.check: check()
+    if not a.check_only: build(use_quarto=not a.no_quarto, check_readme=a.check)
+    if a.check or a.check_only: check()

@@ -10,6 +10,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from fastcore.basics import patch
 
 from .field import Field, capacitor_field
 
@@ -182,9 +183,7 @@ class Capacitor(Objective):
         if self.pool is not None and (isinstance(self.pool, bool) or not isinstance(self.pool, int) or self.pool < 1):
             raise ValueError(f'pool must be None or a positive int, got {self.pool!r}')
 
-# %% ../nbs/01_capacitor.ipynb #1f2438dc
-from fastcore.basics import patch
-
+# %% ../nbs/01_capacitor.ipynb #08147fc2
 @patch
 def points(self:Capacitor,
            xp:Tensor, # samples of P, [b, *shape]
@@ -194,6 +193,7 @@ def points(self:Capacitor,
     "Training points between (and, for the `outside` share, around) the plates."
     return interior_points(xp, xq, self.L, self.sigma, self.schedule, self.outside, self.width, generator)
 
+# %% ../nbs/01_capacitor.ipynb #165f7fd9
 @patch
 def target(self:Capacitor,
            x:Tensor, # points' spatial part, [b, *shape]
@@ -206,11 +206,13 @@ def target(self:Capacitor,
     if x.shape[1:] != P.shape[1:]: raise ValueError(f'points x {tuple(x.shape)} and charges P {tuple(P.shape)} have mismatched dims')
     return capacitor_field(x, z, P, Q, self.L, mode=self.mode, gamma=self.gamma, chunk_size=self.chunk_size)
 
+# %% ../nbs/01_capacitor.ipynb #10be16d3
 @patch
 def bank(self:Capacitor) -> Optional[ChargeBank]:
     "A fresh `ChargeBank` of `pool` samples per plate, or None when the target uses the batch only."
     return None if self.pool is None else ChargeBank(self.pool)
 
+# %% ../nbs/01_capacitor.ipynb #15548d2a
 @patch
 def batch(self:Capacitor,
           xp:Tensor, # new samples of P, [B, *shape]; the first b pair with xq (with `pairing='ot'`: with their assigned partners)

@@ -13,6 +13,7 @@ import matplotlib
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from fastcore.basics import patch
 
 from .capacitor import MODES, PAIRINGS, SCHEDULES, Capacitor, Objective
 from .cfm import TARGETS, FlowMatching
@@ -127,7 +128,7 @@ def swissroll_demo(cfg:Optional[DemoConfig]=None, # settings (default `DemoConfi
     (out / 'metrics.json').write_text(json.dumps(asdict(r), indent=2))
     return r
 
-# %% ../nbs/08_cli.ipynb #1bb01469
+# %% ../nbs/08_cli.ipynb #dd3810d8
 @dataclass
 class Preset:
     "Everything `efm train` needs: data, network, method (objective), optimisation and sampler."
@@ -165,80 +166,12 @@ class Preset:
     note: str = ''  # where the preset departs from what it follows
     per_objective: dict = dc_field(default_factory=dict)  # settings that `--objective NAME` applies before the overrides, per method
 
-    def build_objective(self) -> Objective:
-        "The method of the run and its physics."
-        if self.objective == 'efm':
-            return Capacitor(L=self.L, sigma=self.sigma, mode=self.mode, gamma=self.gamma, schedule=self.schedule, outside=self.outside, width=self.width,
-                             pool=self.pool, pairing=self.pairing)
-        if self.objective == 'cfm': return FlowMatching(L=self.L, sigma=self.sigma, pairing=self.pairing, target=self.target)
-        if self.objective not in OBJECTIVES: raise ValueError(f'unknown objective {self.objective!r}; choose one of {OBJECTIVES}')
-        if self.data_to_data:
-            raise ValueError(f'{self.objective} is a noise -> data method (its start points are its own prior); the data {self.data!r} is data -> data: use efm or cfm')
-        if self.objective == 'pfgm': return PFGM(L=self.L, sigma=self.sigma, tau=self.tau, mode=self.mode, gamma=self.gamma)
-        return PFGMpp(L=self.L, aug=self.aug, sigma=self.sigma, tau=self.tau)
+# %% ../nbs/08_cli.ipynb #b7f54fd7
+DATA = ('swissroll', 'cmnist-3to2', 'cmnist-gen', 'cifar10')  # the plates of the presets (besides 'toy:A:B')
+DATA_TO_DATA = ('cmnist-3to2',)  # of those, data on both plates: translation, not generation
+OBJECTIVES = ('efm', 'cfm', 'pfgm', 'pfgmpp')  # the methods of `--objective`
 
-    def check(self) -> None:
-        "Raise a clear error for any setting that would fail later: the method, the optimisation, the network name and the sampler."
-        if self.data not in DATA and not self.data.startswith('toy:'): raise ValueError(f"unknown data {self.data!r}; choose one of {DATA} or 'toy:A:B'")
-        if self.data.startswith('toy:'): self._toys()
-        self.build_objective(); self.train_config()
-        if self.model != 'mlp' and not (self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS):
-            raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
-        if self.method not in METHODS: raise ValueError(f'unknown sampler method {self.method!r}; choose one of {METHODS}')
-        if not 0 <= self.eps < self.L / 2: raise ValueError(f'eps must be in [0, L/2) = [0, {self.L / 2}), got {self.eps!r}')
-        if self.method != 'dopri5': clock_grid(self.eps, self.L - self.eps, self.nsteps, self.grid, self.eps)
-        elif self.grid != 'uniform': raise ValueError(f"grid {self.grid!r} is for the fixed-step samplers; dopri5 chooses its own steps (grid 'uniform')")
-
-    def train_config(self) -> TrainConfig:
-        "The optimisation of the run."
-        return TrainConfig(steps=self.steps, batch=self.batch, charges=self.charges, lr=self.lr, warmup=self.warmup, ema=self.ema, clip=self.clip,
-                           seed=self.seed, ckpt_every=self.ckpt_every, keep=self.keep, gather=self.gather)
-
-    def build_model(self) -> torch.nn.Module:
-        "A fresh network for the run (seeded by `seed`)."
-        torch.manual_seed(self.seed)
-        if self.model == 'mlp': return FieldMLP(2, hidden=256, depth=3, L=self.L)
-        if self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS: return FieldUNet.preset(self.model[5:], L=self.L)
-        raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
-
-    @property
-    def data_to_data(self) -> bool:
-        "Whether the plate z = 0 holds data (translation), not noise."
-        return self.data in DATA_TO_DATA or (self.data.startswith('toy:') and self._toys()[0] != 'gaussian')
-
-    def _toys(self) -> tuple:
-        "The two toy names of data 'toy:A:B'."
-        parts = self.data.split(':')
-        if len(parts) != 3 or not all(t in TOYS for t in parts[1:]): raise ValueError(f"toy data must be 'toy:A:B' with A, B in {sorted(TOYS)}, got {self.data!r}")
-        return parts[1], parts[2]
-
-    def sources(self, root=None) -> tuple:
-        "The samplers of the two plates, (P, Q); P is None for a one-plate method (PFGM)."
-        if self.build_objective().plates == 1: return None, self._sources(root)[1]
-        return self._sources(root)
-
-    def _sources(self, root=None) -> tuple:
-        if self.data == 'swissroll': return gaussian, swiss_roll
-        if self.data.startswith('toy:'): return tuple(toy(t) for t in self._toys())
-        if self.data == 'cmnist-3to2': return ColouredMNIST(root, digits=3), ColouredMNIST(root, digits=2)
-        if self.data == 'cmnist-gen': return gaussian_images((3, 32, 32)), ColouredMNIST(root)
-        if self.data == 'cifar10': return gaussian_images((3, 32, 32)), cifar10_sampler(root)
-        raise ValueError(f'unknown data {self.data!r}; choose one of {DATA}')
-
-    def start(self, n:int, root=None, generator=None) -> Tensor:
-        "`n` start points on the plate z = 0 for sampling: fresh noise (a one-plate method's own prior), or test 3s for `cmnist-3to2`."
-        obj = self.build_objective()
-        if obj.plates == 1: return obj.prior(n, (2,) if self.model == 'mlp' else (3, 32, 32), generator)
-        if self.data.startswith('toy:'): return toy(self._toys()[0])(n, generator=generator)
-        if self.data == 'cmnist-3to2':
-            t3 = ColouredMNIST(root, train=False, digits=3)
-            return t3.images(torch.randperm(len(t3), generator=generator)[:n]) if n <= len(t3) else t3(n, generator=generator)
-        if self.data == 'swissroll': return gaussian(n, generator=generator)
-        return gaussian_images((3, 32, 32))(n, generator=generator)  # the noise plate of the generation presets
-
-DATA = ('swissroll', 'cmnist-3to2', 'cmnist-gen', 'cifar10')
-DATA_TO_DATA = ('cmnist-3to2',)
-OBJECTIVES = ('efm', 'cfm', 'pfgm', 'pfgmpp')
+# %% ../nbs/08_cli.ipynb #ccdaab44
 PRESETS = {p.name: p for p in [
     Preset('toy-swissroll', 'swissroll', 'mlp', L=6.0, sigma=0.5, outside=0.2, width=0.25, steps=2000, batch=256, charges=2048, lr=2e-3,
            warmup=100, ckpt_every=500, grid='cosine', note='the settings of `efm demo` (DemoConfig)',
@@ -257,6 +190,97 @@ PRESETS = {p.name: p for p in [
            per_objective=dict(cfm=dict(sigma=0.0), pfgm=dict(L=40.0, sigma=0.01, mode='per_plate', grid='log', eps=1e-3),
                               pfgmpp=dict(L=3620.0, sigma=0.002, aug=2048, grid='log', eps=1e-3))),
 ]}
+
+# %% ../nbs/08_cli.ipynb #195e7fa8
+@patch
+def _toys(self:Preset) -> tuple:
+    "The two toy names of data 'toy:A:B'."
+    parts = self.data.split(':')
+    if len(parts) != 3 or not all(t in TOYS for t in parts[1:]): raise ValueError(f"toy data must be 'toy:A:B' with A, B in {sorted(TOYS)}, got {self.data!r}")
+    return parts[1], parts[2]
+
+@patch(as_prop=True)
+def data_to_data(self:Preset) -> bool:
+    "Whether the plate z = 0 holds data (translation), not noise."
+    return self.data in DATA_TO_DATA or (self.data.startswith('toy:') and self._toys()[0] != 'gaussian')
+
+# %% ../nbs/08_cli.ipynb #e27ae6ab
+@patch
+def build_objective(self:Preset) -> Objective:
+    "The method of the run and its physics."
+    if self.objective == 'efm':
+        return Capacitor(L=self.L, sigma=self.sigma, mode=self.mode, gamma=self.gamma, schedule=self.schedule, outside=self.outside, width=self.width,
+                         pool=self.pool, pairing=self.pairing)
+    if self.objective == 'cfm': return FlowMatching(L=self.L, sigma=self.sigma, pairing=self.pairing, target=self.target)
+    if self.objective not in OBJECTIVES: raise ValueError(f'unknown objective {self.objective!r}; choose one of {OBJECTIVES}')
+    if self.data_to_data:
+        raise ValueError(f'{self.objective} is a noise -> data method (its start points are its own prior); the data {self.data!r} is data -> data: use efm or cfm')
+    if self.objective == 'pfgm': return PFGM(L=self.L, sigma=self.sigma, tau=self.tau, mode=self.mode, gamma=self.gamma)
+    return PFGMpp(L=self.L, aug=self.aug, sigma=self.sigma, tau=self.tau)
+
+# %% ../nbs/08_cli.ipynb #bbe131f3
+@patch
+def train_config(self:Preset) -> TrainConfig:
+    "The optimisation of the run."
+    return TrainConfig(steps=self.steps, batch=self.batch, charges=self.charges, lr=self.lr, warmup=self.warmup, ema=self.ema, clip=self.clip,
+                       seed=self.seed, ckpt_every=self.ckpt_every, keep=self.keep, gather=self.gather)
+
+@patch
+def build_model(self:Preset) -> torch.nn.Module:
+    "A fresh network for the run (seeded by `seed`)."
+    torch.manual_seed(self.seed)
+    if self.model == 'mlp': return FieldMLP(2, hidden=256, depth=3, L=self.L)
+    if self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS: return FieldUNet.preset(self.model[5:], L=self.L)
+    raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
+
+# %% ../nbs/08_cli.ipynb #cd860134
+@patch
+def sources(self:Preset,
+            root:Union[str, Path, None]=None, # data folder (see `efm.data.data_root`)
+           ) -> tuple:
+    "The samplers of the two plates, (P, Q); P is None for a one-plate method (PFGM)."
+    if self.build_objective().plates == 1: return None, self._sources(root)[1]
+    return self._sources(root)
+
+@patch
+def _sources(self:Preset, root=None) -> tuple:
+    if self.data == 'swissroll': return gaussian, swiss_roll
+    if self.data.startswith('toy:'): return tuple(toy(t) for t in self._toys())
+    if self.data == 'cmnist-3to2': return ColouredMNIST(root, digits=3), ColouredMNIST(root, digits=2)
+    if self.data == 'cmnist-gen': return gaussian_images((3, 32, 32)), ColouredMNIST(root)
+    if self.data == 'cifar10': return gaussian_images((3, 32, 32)), cifar10_sampler(root)
+    raise ValueError(f'unknown data {self.data!r}; choose one of {DATA}')
+
+# %% ../nbs/08_cli.ipynb #f9b582f0
+@patch
+def start(self:Preset,
+          n:int, # number of start points
+          root:Union[str, Path, None]=None, # data folder (see `efm.data.data_root`)
+          generator:Optional[torch.Generator]=None, # seeds the draw
+         ) -> Tensor: # [n, *shape]
+    "`n` start points on the plate z = 0 for sampling: fresh noise (a one-plate method's own prior), or test 3s for `cmnist-3to2`."
+    obj = self.build_objective()
+    if obj.plates == 1: return obj.prior(n, (2,) if self.model == 'mlp' else (3, 32, 32), generator)
+    if self.data.startswith('toy:'): return toy(self._toys()[0])(n, generator=generator)
+    if self.data == 'cmnist-3to2':
+        t3 = ColouredMNIST(root, train=False, digits=3)
+        return t3.images(torch.randperm(len(t3), generator=generator)[:n]) if n <= len(t3) else t3(n, generator=generator)
+    if self.data == 'swissroll': return gaussian(n, generator=generator)
+    return gaussian_images((3, 32, 32))(n, generator=generator)  # the noise plate of the generation presets
+
+# %% ../nbs/08_cli.ipynb #bbd2ed30
+@patch
+def check(self:Preset) -> None:
+    "Raise a clear error for any setting that would fail later: the method, the optimisation, the network name and the sampler."
+    if self.data not in DATA and not self.data.startswith('toy:'): raise ValueError(f"unknown data {self.data!r}; choose one of {DATA} or 'toy:A:B'")
+    if self.data.startswith('toy:'): self._toys()
+    self.build_objective(); self.train_config()
+    if self.model != 'mlp' and not (self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS):
+        raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
+    if self.method not in METHODS: raise ValueError(f'unknown sampler method {self.method!r}; choose one of {METHODS}')
+    if not 0 <= self.eps < self.L / 2: raise ValueError(f'eps must be in [0, L/2) = [0, {self.L / 2}), got {self.eps!r}')
+    if self.method != 'dopri5': clock_grid(self.eps, self.L - self.eps, self.nsteps, self.grid, self.eps)
+    elif self.grid != 'uniform': raise ValueError(f"grid {self.grid!r} is for the fixed-step samplers; dopri5 chooses its own steps (grid 'uniform')")
 
 # %% ../nbs/08_cli.ipynb #d41336cb
 def _field_type(f):
@@ -359,7 +383,7 @@ def run_lock(out:Union[str, Path], # the run's folder
     finally:
         if lock.exists() and lock.read_text() == me: lock.unlink()
 
-# %% ../nbs/08_cli.ipynb #698e8c55
+# %% ../nbs/08_cli.ipynb #5f1bb1aa
 def _load_run(ckpt:Union[str, Path], preset:Optional[str]=None):
     path = Path(ckpt)
     if path.is_dir():
@@ -376,6 +400,16 @@ def _load_run(ckpt:Union[str, Path], preset:Optional[str]=None):
     except RuntimeError as e: raise ValueError(f'{path} does not fit the network of preset {p.name!r}: {str(e)[:300]}') from e
     return p, model.eval(), path, st
 
+# %% ../nbs/08_cli.ipynb #aacec341
+def _sampler(p:Preset, method=None, steps=None, nfe=None, grid=None, eps=None) -> Preset:
+    "The preset with `efm sample`'s sampler settings applied (an NFE budget turned into steps), checked."
+    if nfe is not None and steps is not None: raise ValueError('give steps or nfe, not both')
+    method = method or p.method
+    steps = steps_for_nfe(method, nfe) if nfe is not None else steps or p.nsteps
+    s = replace(p, method=method, nsteps=steps, grid=grid or p.grid, eps=p.eps if eps is None else eps); s.check()
+    return s
+
+# %% ../nbs/08_cli.ipynb #988a682b
 def sample_checkpoint(ckpt:Union[str, Path], # a checkpoint of `efm train`, or its run folder
                       n:int, # number of samples
                       out:Union[str, Path], # output folder: samples.png, samples.pt
@@ -396,10 +430,7 @@ def sample_checkpoint(ckpt:Union[str, Path], # a checkpoint of `efm train`, or i
     device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
     model = model.to(device)
     x0 = p.start(n, root, torch.Generator().manual_seed(seed))
-    if nfe is not None and steps is not None: raise ValueError('give steps or nfe, not both')
-    method = method or p.method
-    steps = steps_for_nfe(method, nfe) if nfe is not None else steps or p.nsteps
-    s = replace(p, method=method, nsteps=steps, grid=grid or p.grid, eps=p.eps if eps is None else eps); s.check()
+    s = _sampler(p, method, steps, nfe, grid, eps)
     parts, nfe, lost = [], 0, 0
     for c in x0.split(batch):
         tr = transport(model, c.to(device), p.L, 'forward', method=s.method, steps=s.nsteps, grid=s.grid, eps=s.eps)
@@ -413,13 +444,14 @@ def sample_checkpoint(ckpt:Union[str, Path], # a checkpoint of `efm train`, or i
         fig.savefig(out / 'samples.png', dpi=100); plt.close(fig)
     return dict(preset=p.name, objective=p.objective, step=st['step'], n=n, nfe=nfe, lost=lost, png=str(out / 'samples.png'), samples=str(out / 'samples.pt'))
 
-# %% ../nbs/08_cli.ipynb #def7635e
+# %% ../nbs/08_cli.ipynb #9fc25ee6
 def _positive_int(s):
     try: v = int(s)
     except ValueError: raise argparse.ArgumentTypeError(f'expected a positive integer, got {s!r}')
     if v < 1: raise argparse.ArgumentTypeError(f'expected a positive integer, got {s!r}')
     return v
 
+# %% ../nbs/08_cli.ipynb #07ce58de
 def parser() -> argparse.ArgumentParser:
     "The `efm` command's argument parser."
     p = argparse.ArgumentParser(prog='efm', description='Electrostatic Field Matching')

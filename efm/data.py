@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
+from fastcore.basics import patch
 import matplotlib.pyplot as plt
 from torchvision.datasets import MNIST, CIFAR10
 from torchvision.datasets.utils import check_integrity
@@ -188,7 +189,7 @@ def colourise(m:Tensor, # grey digits, [n, H, W], uint8 in [0, 255] or float in 
     if tuple(m.shape[1:]) != (size, size): m = F.interpolate(m[:, None], size=(size, size), mode='bilinear', align_corners=False)[:, 0]
     return 2 * m.clamp(0, 1)[:, None] * hue_to_rgb(h)[:, :, None, None] - 1
 
-# %% ../nbs/05_data.ipynb #09ee1a47
+# %% ../nbs/05_data.ipynb #00043e2b
 def _check_digits(digits):
     if digits is None: return list(range(10))
     if not isinstance(digits, (int, np.integer, Iterable)) or isinstance(digits, str):
@@ -198,6 +199,7 @@ def _check_digits(digits):
     if bad or not ds: raise ValueError(f'digits must be integers in 0-9, got {digits!r}')
     return sorted(set(int(d) for d in ds))
 
+# %% ../nbs/05_data.ipynb #3fde81fe
 class ColouredMNIST(Dataset):
     "MNIST digits in colour: 3×size×size in [-1, 1], one fixed random hue per image."
     def __init__(self,
@@ -220,22 +222,26 @@ class ColouredMNIST(Dataset):
     def __getitem__(self, i): return colourise(self.grey[i:i + 1], self.hues[i:i + 1], self.size)[0], int(self.labels[i])
     def __repr__(self): return f'ColouredMNIST({"train" if self.train else "test"}, digits={self.digits}, n={len(self)}, size={self.size}, seed={self.seed})'
 
-    def images(self,
-               idx:Optional[Tensor]=None, # which images (default: all)
-              ) -> Tensor: # [k, 3, size, size]
-        "The coloured images at `idx`, as one tensor."
-        idx = torch.arange(len(self)) if idx is None else idx
-        return torch.cat([colourise(self.grey[j], self.hues[j], self.size) for j in idx.split(4096)]) if len(idx) else torch.empty(0, 3, self.size, self.size)
+# %% ../nbs/05_data.ipynb #65b1f514
+@patch
+def images(self:ColouredMNIST,
+           idx:Optional[Tensor]=None, # which images (default: all)
+          ) -> Tensor: # [k, 3, size, size]
+    "The coloured images at `idx`, as one tensor."
+    idx = torch.arange(len(self)) if idx is None else idx
+    return torch.cat([colourise(self.grey[j], self.hues[j], self.size) for j in idx.split(4096)]) if len(idx) else torch.empty(0, 3, self.size, self.size)
 
-    def __call__(self,
-                 n:int, # number of images
-                 generator:Optional[torch.Generator]=None, # which images are drawn
-                ) -> Tensor: # [n, 3, size, size]
-        "Draw `n` images uniformly at random (with replacement)."
-        _check_n(n)
-        return self.images(torch.randint(len(self), (n,), generator=generator))
+# %% ../nbs/05_data.ipynb #35a03a1d
+@patch
+def __call__(self:ColouredMNIST,
+             n:int, # number of images
+             generator:Optional[torch.Generator]=None, # which images are drawn
+            ) -> Tensor: # [n, 3, size, size]
+    "Draw `n` images uniformly at random (with replacement)."
+    _check_n(n)
+    return self.images(torch.randint(len(self), (n,), generator=generator))
 
-# %% ../nbs/05_data.ipynb #b5dfdbd6
+# %% ../nbs/05_data.ipynb #fdd2199e
 def _check_images(x, name='x'):
     if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f'{name} must be images [n, 1 or 3, H, W] in [-1, 1], got {getattr(x, "shape", type(x).__name__)}')
@@ -247,6 +253,7 @@ def image_grid(x:Tensor, # images in [-1, 1], [n, C, H, W]
     _check_images(x)
     return make_grid(((x.detach().float().cpu() + 1) / 2).clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
 
+# %% ../nbs/05_data.ipynb #559c5584
 def show_images(x:Tensor, # images in [-1, 1], [n, C, H, W]
                 nrow:int=8, # images per row
                 title:Optional[str]=None, # axes title
@@ -260,6 +267,7 @@ def show_images(x:Tensor, # images in [-1, 1], [n, C, H, W]
     if title: ax.set_title(title)
     return ax
 
+# %% ../nbs/05_data.ipynb #bce12859
 def show_trajectory(xs:Tensor, # states along the lines, [T, b, C, H, W] (e.g. `Transport.trajectory.x`)
                     zs:Optional[Tensor]=None, # their clocks, [T, b] or [T] (labels the columns)
                     frames:int=8, # columns shown, evenly spaced in T
@@ -275,6 +283,7 @@ def show_trajectory(xs:Tensor, # states along the lines, [T, b, C, H, W] (e.g. `
         ax.set_title('z = ' + '   '.join(f'{float(v):.3g}' for v in zz), fontsize=9)
     return ax
 
+# %% ../nbs/05_data.ipynb #94c8b012
 def save_images(x:Tensor, # images in [-1, 1], [n, C, H, W]
                 path:Union[str, Path], # PNG file to write
                 nrow:int=8, # images per row

@@ -218,8 +218,21 @@ def _merge(acc, new):
     c1, c2 = torch.exp(m1 - Ms), torch.exp(m2 - Ms)
     return M, a1 * c1 + a2 * c2, S1 * c1[:, None] + S2 * c2[:, None]
 
+# %% ../nbs/00_field.ipynb #98344544
 def _check_rows(t, s, X, name):
     if not bool(torch.isfinite(t).all()): raise ValueError(f'{name} has non-finite values (rows {s}..{s + len(t) - 1} of {name} {tuple(X.shape)})')
+
+def _reach(n, dt):
+    "Largest |coordinate| of points and charges that keeps every squared distance in R^n finite in dt: (2R)^2 n = max/4."
+    return math.sqrt(torch.finfo(dt).max / (16 * n))
+
+def _too_far(Xr, s, X, name, xo, z):
+    "Raise for a chunk Xr (rows s.. of X): a non-finite row, or the row that lies beyond `_reach`, named with its distance in units of the points'."
+    _check_rows(Xr, s, X, name)
+    a = Xr.abs().amax(1); i = int(a.argmax()); pts = max(xo.abs().max().item(), z.abs().max().item())
+    far = f'{a[i].item() / pts:.1e} times as far out as the farthest point' if pts > 0 else f'{a[i].item():.1e} out, the points at 0'
+    raise ValueError(f'{name} row {s + i} of {name} {tuple(X.shape)} lies {far}: its squared distances to the points overflow {Xr.dtype}; '
+                     f'use float64, or drop or rescale that row')
 
 # %% ../nbs/00_field.ipynb #3e2855d1
 def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name):
@@ -229,6 +242,7 @@ def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name):
     if not bool(shift.square().sum() > xx.mean()): xf, xx, shift = xo, torch.linalg.vecdot(xo, xo), None  # centring would not pay
     b, D = xf.shape
     dz2, rows, tiny, low = (z - zq).square(), torch.arange(b, device=xf.device), torch.finfo(dt).tiny, torch.finfo(dt).min
+    far = 4 * D * _reach(n, dt) ** 2                                              # |X_c|^2 of a charge within reach, centred
     lo = math.log(tiny) + 1                                                       # exp below lo: 0 (exp's slow underflow path avoided)
     base, floor = (xx + dz2)[:, None], dz2.clamp_min(tiny)[:, None]                # r^2 = |x|^2 + dz^2 + |X|^2 - 2 x.X >= max(dz^2, tiny)
     acc = None
@@ -236,7 +250,7 @@ def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name):
         Xr = X[s:s + chunk].flatten(1).to(dt)
         Xc = Xr if shift is None else Xr - shift                                  # [c, D], centred
         XX = torch.linalg.vector_norm(Xc, dim=1).square_()                        # one pass, no [c, D] temporary
-        _check_rows(XX, s, X, name)
+        if not bool(XX.max() <= far): _too_far(Xr, s, X, name, xo, z)                # non-finite, or r^2 would overflow
         r2 = torch.addmm(XX, xf, Xc.T, alpha=-2).add_(base).clamp_(min=floor)
         lw = torch.add(logq[s:s + chunk], r2.log_(), alpha=-0.5 * n)             # [b, c]
         k = lw.argmax(1); d = xo - Xr[k]                                          # the chunk's nearest, exactly (uncentred)
@@ -266,14 +280,15 @@ def _half_power(t, n):
 def _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name):
     "Direct route: (m, a, S) of one plate from the differences x - X_i themselves, [D, b, c] per chunk of charges."
     b, D = xo.shape
-    r0, big = ((z - zq).square() + torch.finfo(dt).tiny)[:, None], torch.finfo(dt).max   # dz^2 (+ tiny: r^2 > 0)
+    r0, big, far = ((z - zq).square() + torch.finfo(dt).tiny)[:, None], torch.finfo(dt).max, _reach(n, dt)   # dz^2 (+ tiny: r^2 > 0)
     uniform = bool((logq == logq[0]).all())
     xT, qf = xo.T.contiguous(), torch.exp(logq * (-2 / n))                        # rho_i = r_i^2 q_i^(-2/n)
     c = max(1, min(chunk, _DIRECT_CHUNK // (b * D)))
     acc = None
     for s in range(0, X.shape[0], c):
         Xr = X[s:s + c].flatten(1).to(dt)
-        _check_rows(Xr, s, X, name)
+        lo, hi = Xr.aminmax()
+        if not (-far <= lo.item() and hi.item() <= far): _too_far(Xr, s, X, name, xo, z)   # non-finite, or r^2 would overflow
         d = xT[:, :, None] - Xr.T.contiguous()[:, None, :]                        # [D, b, c], x - X_i exactly
         rho = torch.addcmul(r0, d[0], d[0])
         for i in range(1, D): rho.addcmul_(d[i], d[i])                            # r_i^2, [b, c]
@@ -361,6 +376,21 @@ def _no_autocast(device):
     try: return torch.autocast(device.type, enabled=False)
     except Exception: return contextlib.nullcontext()
 
+# %% ../nbs/00_field.ipynb #ecd8be9d
+def _scale(xf, zf, L, n, dt):
+    "A power of two c that takes the points' median |coordinate| into [1/2, 1) when it lies outside [2^-16, 2^16], else 1; x, z and L checked against `_reach`."
+    p = torch.maximum(xf.abs().amax(1), zf.abs()) if xf.shape[1] else zf.abs()  # each point's largest |coordinate|, [b]
+    s, top = torch.stack([p.median(), p.max()]).tolist()
+    e = math.frexp(s)[1] if s > 0 and not 2**-16 <= s <= 2**16 else 0
+    c = math.ldexp(1.0, -max(-120, min(120, e)))
+    R = _reach(n, dt) / c                                                         # in the inputs' units
+    if top > R:
+        i = int(p.argmax()); what = f'z[{i}]' if zf[i].abs().item() == top else f'x row {i}'
+        raise ValueError(f'{what} reaches {top:.1e}, beyond {R:.1e} for points of median scale {s:.1e}: its squared distances overflow {dt}; '
+                         'use float64, or drop or rescale that point')
+    if L > R: raise ValueError(f'L = {L:.1e} is beyond {R:.1e} for points of median scale {s:.1e}: squared distances to the plate z = L overflow {dt}; use float64')
+    return c
+
 # %% ../nbs/00_field.ipynb #c5f41888
 def capacitor_field(x:Tensor, # points' spatial part, [b, *shape]
                     z:Tensor, # points' z, [b]
@@ -373,7 +403,7 @@ def capacitor_field(x:Tensor, # points' spatial part, [b, *shape]
                     qQ:Optional[Tensor]=None, # non-negative weights of Q's charges, [M]; default uniform (plate total -1)
                     chunk_size:Optional[int]=None, # charges per chunk; None: chunks of about 2^23 elements
                    ) -> Field: # training target (x, z) in x's dtype, and log|E| of the physical field
-    "Monte-Carlo field of the capacitor (P at z=0, Q at z=L) as EFM's training target, stable in any dimension."
+    "Monte-Carlo field of the capacitor (P at z=0, Q at z=L) as EFM's training target, stable in any dimension and at any scale."
     L = _check_capacitor_args(x, z, P, Q, L, mode, gamma, chunk_size)
     dt = torch.float64 if torch.float64 in (x.dtype, z.dtype, P.dtype, Q.dtype) else torch.float32
     D = math.prod(x.shape[1:]); n = D + 1
@@ -381,8 +411,11 @@ def capacitor_field(x:Tensor, # points' spatial part, [b, *shape]
     with _no_autocast(x.device):
         lqP, lqQ = _log_weights(qP, len(P), 'qP', dt, x.device), _log_weights(qQ, len(Q), 'qQ', dt, x.device)
         xf, zf = x.flatten(1).to(dt), z.to(dt)
+        c = _scale(xf, zf, L, n, dt)                                              # 1 unless the points' scale is extreme
+        if c != 1: xf, zf, L, P, Q = xf * c, zf * c, L * c, P.to(dt) * c, Q.to(dt) * c   # exact: c is a power of two
         shift = xf.mean(0)
         sums = (_plate_sums(xf, zf, P, 0.0, lqP, n, chunk, shift, dt, 'P'),
                 _plate_sums(xf, zf, Q, L, lqQ, n, chunk, shift, dt, 'Q'))
-        tx, tz, log_norm = _targets(zf, L, n, sums, mode, gamma)
+        tx, tz, log_norm = _targets(zf, L, n, sums, mode, gamma * c)             # gamma is a length
+        if c != 1: log_norm = (log_norm.double() + D * math.log(c)).to(log_norm.dtype)   # |E| scales as length^-D
     return Field(tx.reshape(x.shape).to(x.dtype), tz.to(x.dtype), log_norm)

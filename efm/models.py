@@ -9,6 +9,7 @@ import math
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .field import Field
 
@@ -156,11 +157,29 @@ def _check_images(x, z, C, size):
     if z.shape != (x.shape[0],):
         raise ValueError(f'z must be [b] with b = {x.shape[0]} (one clock value per image), got z {tuple(z.shape)}')
 
-# %% ../nbs/02_models.ipynb #39c7a81b
-UNET_PRESETS = dict(paper=dict(width=128, mults=(1, 2, 2, 2), blocks=4, attn=(16,), dropout=0.1),
-                    cpu=dict(width=32, mults=(1, 2, 2), blocks=1, attn=(8,), groups=8, patch=2))
+# %% ../nbs/02_models.ipynb #980fb5f2
+def _level(c_in, c, r, E, groups, dropout, attn, cat=False):
+    "One residual stage from `c_in` to `c` channels at resolution `r`; self-attention after it if `r` is in `attn`."
+    return _Stage([_ResBlock(c_in, c, E, groups, dropout)] + ([_Attention(c, groups)] if r in attn else []), cat)
 
-# %% ../nbs/02_models.ipynb #e8e28cad
+def _down_path(width, mults, blocks, size, level):
+    "The down path's stages, and the channels of every activation kept for a skip connection (the first conv's first)."
+    c, r, skips, down = width, size, [width], nn.ModuleList()
+    for i, m in enumerate(mults):
+        for _ in range(blocks): down.append(level(c, width * m, r)); c = width * m; skips.append(c)
+        if i < len(mults) - 1: down.append(_Stage([_Down(c)])); skips.append(c); r //= 2
+    return down, skips
+
+# %% ../nbs/02_models.ipynb #4cbb43e1
+def _up_path(c, skips, width, mults, blocks, size, level):
+    "The up path's stages from `c` channels; each residual stage concatenates the last unused skip (popped from `skips`)."
+    r, up = size // 2 ** (len(mults) - 1), nn.ModuleList()
+    for i, m in reversed(list(enumerate(mults))):
+        for _ in range(blocks + 1): up.append(level(c + skips.pop(), width * m, r, cat=True)); c = width * m
+        if i > 0: up.append(_Stage([_Up(c)])); r *= 2
+    return up
+
+# %% ../nbs/02_models.ipynb #57f72aad
 class FieldUNet(nn.Module):
     "UNet field network for images, `(x [b, C, H, W], z [b]) -> Field`; E_z is the spatial mean of an extra output channel."
     def __init__(self,
@@ -184,40 +203,42 @@ class FieldUNet(nn.Module):
         self.channels, self.size, self.patch, emb_dim, E = channels, size, patch, emb_dim or width, 4 * width
         size, C = size // patch, channels * patch ** 2
         self.embed = nn.Sequential(SinusoidalEmbedding(emb_dim, L), nn.Linear(emb_dim, E), nn.SiLU(), nn.Linear(E, E), nn.SiLU())
-        def level(c_in, c, r, cat=False):
-            return _Stage([_ResBlock(c_in, c, E, groups, dropout)] + ([_Attention(c, groups)] if r in attn else []), cat)
+        level = lambda c_in, c, r, cat=False: _level(c_in, c, r, E, groups, dropout, attn, cat)
         self.conv_in = nn.Conv2d(C, width, 3, padding=1)
-        c, r, skips, self.down = width, size, [width], nn.ModuleList()
-        for i, m in enumerate(mults):
-            for _ in range(blocks): self.down.append(level(c, width * m, r)); c = width * m; skips.append(c)
-            if i < len(mults) - 1: self.down.append(_Stage([_Down(c)])); skips.append(c); r //= 2
+        self.down, skips = _down_path(width, mults, blocks, size, level)
+        c = skips[-1]
         self.mid = _Stage([_ResBlock(c, c, E, groups, dropout), _Attention(c, groups), _ResBlock(c, c, E, groups, dropout)])
-        self.up = nn.ModuleList()
-        for i, m in reversed(list(enumerate(mults))):
-            for _ in range(blocks + 1): self.up.append(level(c + skips.pop(), width * m, r, cat=True)); c = width * m
-            if i > 0: self.up.append(_Stage([_Up(c)])); r *= 2
+        self.up = _up_path(c, skips, width, mults, blocks, size, level)
+        c = width * mults[0]
         self.out = nn.Sequential(nn.GroupNorm(groups, c), nn.SiLU(), nn.Conv2d(c, C + 1, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight); nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self,
-                x:Tensor, # points' spatial part, images [b, C, H, W]
-                z:Tensor, # points' z, [b]
-               ) -> Field: # the estimated (normalised) field, x [b, C, H, W], z [b], in the parameters' dtype
-        _check_images(x, z, self.channels, self.size)
-        w = self.conv_in.weight
-        e = self.embed(z).to(w.dtype)
-        hs = [self.conv_in(F.pixel_unshuffle(x.to(w.dtype), self.patch))]
-        for s in self.down: hs.append(s(hs[-1], e))
-        h = self.mid(hs[-1], e)
-        for s in self.up: h = s(torch.cat([h, hs.pop()], 1) if s.cat else h, e)
-        u = self.out(h).to(w.dtype)  # float32 again under autocast
-        return Field(F.pixel_shuffle(u[:, :-1], self.patch), u[:, -1].mean((1, 2)))
+# %% ../nbs/02_models.ipynb #076a0f3c
+@patch
+def forward(self:FieldUNet,
+            x:Tensor, # points' spatial part, images [b, C, H, W]
+            z:Tensor, # points' z, [b]
+           ) -> Field: # the estimated (normalised) field, x [b, C, H, W], z [b], in the parameters' dtype
+    _check_images(x, z, self.channels, self.size)
+    w = self.conv_in.weight
+    e = self.embed(z).to(w.dtype)
+    hs = [self.conv_in(F.pixel_unshuffle(x.to(w.dtype), self.patch))]
+    for s in self.down: hs.append(s(hs[-1], e))
+    h = self.mid(hs[-1], e)
+    for s in self.up: h = s(torch.cat([h, hs.pop()], 1) if s.cat else h, e)
+    u = self.out(h).to(w.dtype)  # float32 again under autocast
+    return Field(F.pixel_shuffle(u[:, :-1], self.patch), u[:, -1].mean((1, 2)))
 
-    @classmethod
-    def preset(cls,
-               name:str, # a key of `UNET_PRESETS`: 'paper' or 'cpu'
-               **overrides, # any other argument of `FieldUNet`, e.g. `L`, `channels`, `size`
-              ) -> FieldUNet:
-        "A `FieldUNet` built from `UNET_PRESETS[name]`, with `overrides` on top."
-        if name not in UNET_PRESETS: raise ValueError(f'unknown preset {name!r}; choose one of {list(UNET_PRESETS)}')
-        return cls(**{**UNET_PRESETS[name], **overrides})
+# %% ../nbs/02_models.ipynb #39c7a81b
+UNET_PRESETS = dict(paper=dict(width=128, mults=(1, 2, 2, 2), blocks=4, attn=(16,), dropout=0.1),
+                    cpu=dict(width=32, mults=(1, 2, 2), blocks=1, attn=(8,), groups=8, patch=2))
+
+# %% ../nbs/02_models.ipynb #ae65f8bf
+@patch(cls_method=True)
+def preset(cls:FieldUNet,
+           name:str, # a key of `UNET_PRESETS`: 'paper' or 'cpu'
+           **overrides, # any other argument of `FieldUNet`, e.g. `L`, `channels`, `size`
+          ) -> FieldUNet:
+    "A `FieldUNet` built from `UNET_PRESETS[name]`, with `overrides` on top."
+    if name not in UNET_PRESETS: raise ValueError(f'unknown preset {name!r}; choose one of {list(UNET_PRESETS)}')
+    return cls(**{**UNET_PRESETS[name], **overrides})

@@ -14,13 +14,14 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastprogress.fastprogress import progress_bar
+from fastcore.basics import patch
 
 from .field import Field
 from .capacitor import Capacitor, Objective
 
 # %% auto #0
-__all__ = ['CKPT_FORMAT', 'efm_loss', 'Sampler', 'lr_factor', 'ema_update', 'save_checkpoint', 'load_checkpoint',
-           'checkpoint_path', 'checkpoints', 'latest_checkpoint', 'prune_checkpoints', 'TrainConfig', 'TrainResult',
+__all__ = ['CKPT_FORMAT', 'efm_loss', 'lr_factor', 'ema_update', 'save_checkpoint', 'load_checkpoint', 'checkpoint_path',
+           'checkpoints', 'latest_checkpoint', 'prune_checkpoints', 'Sampler', 'TrainConfig', 'TrainResult',
            'gather_samples', 'train']
 
 # %% ../nbs/03_training.ipynb #a406eac3
@@ -36,61 +37,6 @@ def efm_loss(pred:Field, # the network's output at the training points
     dx = (pred.x.float() - target.x.float()).flatten(1)
     dz = pred.z.float() - target.z.float()
     return (dx.pow(2).sum(1) + dz.pow(2)).mean()
-
-# %% ../nbs/03_training.ipynb #919ce310
-class Sampler:
-    "One face for a plate's source of samples: `Sampler(src)(n, generator) -> Tensor[n, *shape]`."
-    def __init__(self,
-                 src:Union[Callable, Tensor, Iterable], # sampler `(n, generator=...)`, tensor of samples, or iterable of batches
-                 name:str='source', # used in error messages
-                ):
-        if isinstance(src, Sampler): src = src.src
-        if not (callable(src) or isinstance(src, Tensor) or hasattr(src, '__iter__')):
-            raise TypeError(f'{name} must be a callable (n, generator) -> Tensor, a Tensor or an iterable of batches, got {type(src).__name__}')
-        if isinstance(src, Tensor):
-            if src.ndim < 2 or len(src) == 0: raise ValueError(f'{name}: a tensor of samples must be [N >= 1, *shape], got {tuple(src.shape)}')
-            if src.is_floating_point() and not torch.isfinite(src).all(): raise ValueError(f'{name} has non-finite values (nan or inf)')
-        self.src, self.name, self.draws, self._it, self._buf = src, name, 0, None, None
-
-    @property
-    def replayable(self) -> bool: return not callable(self.src) and not isinstance(self.src, Tensor)
-
-    def _next_batch(self):
-        for attempt in range(2):
-            if self._it is None: self._it = iter(self.src)
-            try: item = next(self._it); break
-            except StopIteration: self._it = None
-        else: raise ValueError(f'{self.name}: the iterable yielded no batches')
-        if isinstance(item, (tuple, list)): item = item[0]
-        if not isinstance(item, Tensor) or item.ndim < 2: raise TypeError(f'{self.name}: batches must be Tensors [k, *shape] or (Tensor, label) tuples, got {type(item).__name__}')
-        if len(item) == 0: raise ValueError(f'{self.name}: the iterable yielded an empty batch {tuple(item.shape)}')
-        return item
-
-    def __call__(self,
-                 n:int, # number of samples
-                 generator:Optional[torch.Generator]=None, # randomness for callables and tensors
-                ) -> Tensor: # [n, *shape]
-        "Draw `n` samples."
-        self.draws += 1
-        if isinstance(self.src, Tensor):
-            return self.src[torch.randint(len(self.src), (n,), generator=generator, device=generator.device if generator is not None else self.src.device).to(self.src.device)]
-        if callable(self.src):
-            x = self.src(n, generator=generator)
-            if not isinstance(x, Tensor) or x.ndim < 2 or x.shape[0] != n:
-                raise ValueError(f'{self.name} returned {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__} for n = {n}; expected a Tensor [n, *shape]')
-            return x
-        buf = [] if self._buf is None else [self._buf]
-        k = 0 if self._buf is None else len(self._buf)
-        while k < n:
-            x = self._next_batch(); buf.append(x); k += len(x)
-        x = torch.cat(buf); self._buf = x[n:] if k > n else None
-        return x[:n]
-
-    def replay(self, draws:int, n:int):
-        "Fast-forward an iterable source by repeating `draws` draws of `n` samples."
-        if self.replayable:
-            for _ in range(draws): self(n)
-        self.draws = draws
 
 # %% ../nbs/03_training.ipynb #fe98ac8b
 def lr_factor(step:int, # optimisation step, from 0
@@ -184,7 +130,93 @@ def prune_checkpoints(ckpt_dir:Union[str, Path], # the run's folder
     for p in old: p.unlink(missing_ok=True)
     return old
 
-# %% ../nbs/03_training.ipynb #ad54f837
+# %% ../nbs/03_training.ipynb #c6c7330b
+def _rng_state(g:torch.Generator) -> dict:
+    "The state of every generator a run draws from: its own `g`, torch's global one and CUDA's."
+    st = dict(generator=g.get_state(), torch=torch.get_rng_state())
+    if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
+    return st
+
+def _set_rng_state(g:torch.Generator, st:dict):
+    "Restore the generators from `_rng_state`'s `st` (CUDA's only on as many devices as were saved)."
+    g.set_state(st['generator']); torch.set_rng_state(st['torch'])
+    if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
+
+# %% ../nbs/03_training.ipynb #dad1ba73
+class Sampler:
+    "One face for a plate's source of samples: `Sampler(src)(n, generator) -> Tensor[n, *shape]`."
+    def __init__(self,
+                 src:Union[Callable, Tensor, Iterable], # sampler `(n, generator=...)`, tensor of samples, or iterable of batches
+                 name:str='source', # used in error messages
+                ):
+        if isinstance(src, Sampler): src = src.src
+        if not (callable(src) or isinstance(src, Tensor) or hasattr(src, '__iter__')):
+            raise TypeError(f'{name} must be a callable (n, generator) -> Tensor, a Tensor or an iterable of batches, got {type(src).__name__}')
+        if isinstance(src, Tensor):
+            if src.ndim < 2 or len(src) == 0: raise ValueError(f'{name}: a tensor of samples must be [N >= 1, *shape], got {tuple(src.shape)}')
+            if src.is_floating_point() and not torch.isfinite(src).all(): raise ValueError(f'{name} has non-finite values (nan or inf)')
+        self.src, self.name, self.draws, self._it, self._buf = src, name, 0, None, None
+
+    @property
+    def replayable(self) -> bool:
+        "Whether the source holds a position of its own (an iterable), restored on resume by replaying its draws."
+        return not callable(self.src) and not isinstance(self.src, Tensor)
+
+# %% ../nbs/03_training.ipynb #212b1918
+@patch
+def _next_batch(self:Sampler) -> Tensor:
+    "The next batch of an iterable source, restarting it once when it runs out."
+    for attempt in range(2):
+        if self._it is None: self._it = iter(self.src)
+        try: item = next(self._it); break
+        except StopIteration: self._it = None
+    else: raise ValueError(f'{self.name}: the iterable yielded no batches')
+    if isinstance(item, (tuple, list)): item = item[0]
+    if not isinstance(item, Tensor) or item.ndim < 2: raise TypeError(f'{self.name}: batches must be Tensors [k, *shape] or (Tensor, label) tuples, got {type(item).__name__}')
+    if len(item) == 0: raise ValueError(f'{self.name}: the iterable yielded an empty batch {tuple(item.shape)}')
+    return item
+
+@patch
+def _take(self:Sampler, n:int) -> Tensor:
+    "Exactly `n` rows of an iterable source: whole batches, the rest kept for the next draw."
+    buf = [] if self._buf is None else [self._buf]
+    k = 0 if self._buf is None else len(self._buf)
+    while k < n:
+        x = self._next_batch(); buf.append(x); k += len(x)
+    x = torch.cat(buf); self._buf = x[n:] if k > n else None
+    return x[:n]
+
+# %% ../nbs/03_training.ipynb #92f239c5
+@patch
+def __call__(self:Sampler,
+             n:int, # number of samples
+             generator:Optional[torch.Generator]=None, # randomness for callables and tensors
+            ) -> Tensor: # [n, *shape]
+    "Draw `n` samples."
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f'{self.name}: n must be a positive int, got {n!r}')
+    self.draws += 1
+    if isinstance(self.src, Tensor):
+        return self.src[torch.randint(len(self.src), (n,), generator=generator, device=generator.device if generator is not None else self.src.device).to(self.src.device)]
+    if callable(self.src):
+        x = self.src(n, generator=generator)
+        if not isinstance(x, Tensor) or x.ndim < 2 or x.shape[0] != n:
+            raise ValueError(f'{self.name} returned {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__} for n = {n}; expected a Tensor [n, *shape]')
+        return x
+    return self._take(n)
+
+# %% ../nbs/03_training.ipynb #c8c5e122
+@patch
+def replay(self:Sampler,
+           draws:int, # draws made before the checkpoint
+           n:int, # samples per draw
+          ):
+    "Fast-forward an iterable source by repeating `draws` draws of `n` samples."
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 0: raise ValueError(f'{self.name}: draws must be an int >= 0, got {draws!r}')
+    if self.replayable:
+        for _ in range(draws): self(n)
+    self.draws = draws
+
+# %% ../nbs/03_training.ipynb #a1a1754e
 @dataclass
 class TrainConfig:
     "Optimisation settings of a run (the method and its physics live in the objective, e.g. `Capacitor`)."
@@ -203,22 +235,27 @@ class TrainConfig:
     keep: int = 3  # checkpoints kept (the newest); older ones are pruned
     gather: bool = True  # data-parallel runs: every rank's samples are charges of the target (all-gather)
 
-    def __post_init__(self):
-        isint = lambda v: isinstance(v, int) and not isinstance(v, bool)
-        for k in ('steps', 'batch', 'log_every'):
-            v = getattr(self, k)
-            if not isint(v) or v < 1: raise ValueError(f'TrainConfig.{k} must be a positive int, got {v!r}')
-        for k in ('warmup', 'ckpt_every', 'seed'):
-            if not isint(getattr(self, k)): raise ValueError(f'TrainConfig.{k} must be an int, got {getattr(self, k)!r}')
-        if self.charges is not None and not isint(self.charges): raise ValueError(f'TrainConfig.charges must be None or an int, got {self.charges!r}')
-        if self.charges is not None and self.charges < self.batch: raise ValueError(f'TrainConfig.charges ({self.charges}) must be >= batch ({self.batch})')
-        if not self.lr > 0: raise ValueError(f'TrainConfig.lr must be > 0, got {self.lr}')
-        if self.warmup < 0 or self.ckpt_every < 0: raise ValueError('TrainConfig.warmup and ckpt_every must be >= 0')
-        if self.schedule not in ('cosine', 'constant'): raise ValueError(f"TrainConfig.schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if self.clip is not None and not self.clip > 0: raise ValueError(f'TrainConfig.clip must be None or > 0, got {self.clip}')
-        if not 0 <= self.ema < 1: raise ValueError(f'TrainConfig.ema must be in [0, 1), got {self.ema}')
-        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1: raise ValueError(f'TrainConfig.keep must be a positive int, got {self.keep!r}')
+    def __post_init__(self): _check_config(self)  # the rules are in `_check_config`
 
+# %% ../nbs/03_training.ipynb #cd94f66d
+def _check_config(c:TrainConfig):
+    "Refuse a `TrainConfig` whose fields cannot describe a run, naming the field."
+    isint = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    for k in ('steps', 'batch', 'log_every'):
+        v = getattr(c, k)
+        if not isint(v) or v < 1: raise ValueError(f'TrainConfig.{k} must be a positive int, got {v!r}')
+    for k in ('warmup', 'ckpt_every', 'seed'):
+        if not isint(getattr(c, k)): raise ValueError(f'TrainConfig.{k} must be an int, got {getattr(c, k)!r}')
+    if c.charges is not None and not isint(c.charges): raise ValueError(f'TrainConfig.charges must be None or an int, got {c.charges!r}')
+    if c.charges is not None and c.charges < c.batch: raise ValueError(f'TrainConfig.charges ({c.charges}) must be >= batch ({c.batch})')
+    if not c.lr > 0: raise ValueError(f'TrainConfig.lr must be > 0, got {c.lr}')
+    if c.warmup < 0 or c.ckpt_every < 0: raise ValueError('TrainConfig.warmup and ckpt_every must be >= 0')
+    if c.schedule not in ('cosine', 'constant'): raise ValueError(f"TrainConfig.schedule must be 'cosine' or 'constant', got {c.schedule!r}")
+    if c.clip is not None and not c.clip > 0: raise ValueError(f'TrainConfig.clip must be None or > 0, got {c.clip}')
+    if not 0 <= c.ema < 1: raise ValueError(f'TrainConfig.ema must be in [0, 1), got {c.ema}')
+    if not isint(c.keep) or c.keep < 1: raise ValueError(f'TrainConfig.keep must be a positive int, got {c.keep!r}')
+
+# %% ../nbs/03_training.ipynb #f1995b7b
 _BOOKKEEPING = ('ckpt_every', 'log_every', 'keep')
 
 @dataclass
@@ -239,7 +276,7 @@ class TrainResult:
         "The objective (the name this field had when EFM was the only method)."
         return self.objective
 
-# %% ../nbs/03_training.ipynb #aa10b4e6
+# %% ../nbs/03_training.ipynb #71bb580a
 def _config_diff(saved:dict, now:dict, skip=(), defaults:dict={}):
     "Fields that differ; a field absent from an older checkpoint counts as its default."
     saved = {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
@@ -255,53 +292,9 @@ def _objective_diff(st:dict, obj:Objective) -> list:
     except TypeError: defaults = {}
     return _config_diff(saved, now, ('name',), defaults)
 
-def _dist() -> tuple:
-    "(rank, world size) of the default process group; (0, 1) without one."
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-def gather_samples(x:Tensor, # this rank's samples, [n, *shape] (the same n on every rank)
-                  ) -> Tensor: # every rank's samples in rank order, [world * n, *shape]
-    "All-gather samples across the ranks of the default process group (`x` itself without one)."
-    rank, world = _dist()
-    if world == 1: return x
-    parts = [torch.empty_like(x) for _ in range(world)]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
-
-def _rng_state(g):
-    st = dict(generator=g.get_state(), torch=torch.get_rng_state())
-    if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
-    return st
-
-def _set_rng_state(g, st):
-    g.set_state(st['generator']); torch.set_rng_state(st['torch'])
-    if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
-
-def _live_plot():
-    "A loss plot that redraws in place in a notebook: returns `update(losses)`."
-    from IPython.display import display
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3)); h = display(fig, display_id=True); plt.close(fig)
-    def update(losses):
-        ax.clear(); ax.plot(losses); ax.set_yscale('log'); ax.set_xlabel('step'); ax.set_ylabel('EFM loss'); ax.set_title(f'training loss (live), step {len(losses)}'); h.update(fig)
-    return update
-
-# %% ../nbs/03_training.ipynb #a41647b7
-def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to train on
-          P:Union[Callable, Tensor, Iterable, None], # source of the plate z = 0: sampler `(n, generator=...)`, tensor, or iterable of batches; None for one-plate objectives
-          Q:Union[Callable, Tensor, Iterable], # source of the plate z = L, same kinds
-          objective:Optional[Objective]=None, # the method: `Capacitor` (EFM, the default `Capacitor()`), `FlowMatching`, `PFGM`, ...
-          cfg:Optional[TrainConfig]=None, # optimisation settings (default `TrainConfig()`)
-          ckpt_dir:Union[str, Path, None]=None, # folder for the checkpoints `step-*.ckpt` (None: no checkpoints)
-          resume:bool=True, # continue from the newest readable checkpoint in `ckpt_dir`, if any
-          until:Optional[int]=None, # stop after this many steps (default `cfg.steps`; the schedule still spans `cfg.steps`)
-          show_progress:bool=True, # progress bar with the running loss (rank 0 only)
-          plot:bool=False, # live loss plot (notebooks)
-          meta:Optional[dict]=None, # extra information stored in every checkpoint (e.g. the preset of `efm train`)
-         ) -> TrainResult:
-    "Train `model` on an objective's targets between the sources `P` and `Q` (data-parallel under an initialised process group)."
-    obj, cfg = Capacitor() if objective is None else objective, cfg or TrainConfig()
+# %% ../nbs/03_training.ipynb #14d7c35e
+def _check_train(model, P, obj, cfg, until) -> tuple:
+    "Refuse arguments `train` cannot use: (trainable parameters, until, rank, world size)."
     if not isinstance(model, nn.Module): raise TypeError(f'model must be an nn.Module, got {type(model).__name__}')
     if not isinstance(obj, Objective): raise TypeError(f'objective must be an efm.capacitor.Objective (Capacitor, FlowMatching, PFGM, ...), got {type(obj).__name__}')
     if obj.plates == 1 and P is not None:
@@ -316,19 +309,25 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
     B = cfg.charges or cfg.batch
     if cfg.batch % world or B % world:
         raise ValueError(f'the world size {world} must divide the batch ({cfg.batch}) and the charges per step ({B}): each rank takes an equal share')
-    ckpt_dir = None if ckpt_dir is None else Path(ckpt_dir)
-    if ckpt_dir is not None:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(ckpt_dir, os.W_OK): raise PermissionError(f'checkpoint folder {ckpt_dir} is not writable')
-    device, t0 = params[0].device, time.time()
-    sp, sq = None if P is None else Sampler(P, 'P'), Sampler(Q, 'Q')
-    b_loc, B_loc = cfg.batch // world, B // world
-    g = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # rank 0 draws what a single process draws
-    net = model if world == 1 else DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)  # broadcasts rank 0's weights
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, cfg.steps, cfg.warmup, cfg.schedule))
-    bank, losses, step, ckpt, before = obj.bank(), [], 0, None, 0.0
+    return params, until, rank, world
+
+def _ckpt_folder(ckpt_dir) -> Optional[Path]:
+    "The checkpoint folder, made and checked writable (None: no checkpoints)."
+    if ckpt_dir is None: return None
+    ckpt_dir = Path(ckpt_dir); ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(ckpt_dir, os.W_OK): raise PermissionError(f'checkpoint folder {ckpt_dir} is not writable')
+    return ckpt_dir
+
+# %% ../nbs/03_training.ipynb #d7d62e77
+def _dist() -> tuple:
+    "(rank, world size) of the default process group; (0, 1) without one."
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+# %% ../nbs/03_training.ipynb #733f9bf3
+def _open_run(ckpt_dir:Optional[Path], resume:bool, rank:int, world:int, device) -> tuple:
+    "(path, state) of the checkpoint to resume from, or (None, None); with `resume=False` old checkpoints are moved aside."
+    ckpt = st = None
     if ckpt_dir is not None and resume:
         ckpt, st = latest_checkpoint(ckpt_dir, map_location=device)
     elif ckpt_dir is not None and rank == 0 and checkpoints(ckpt_dir):
@@ -336,52 +335,124 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         for p in checkpoints(ckpt_dir): p.rename(aside / p.name)
         warnings.warn(f'resume=False: the checkpoints already in {ckpt_dir} were moved to {aside}')
     if world > 1: dist.barrier()
-    if ckpt is not None:
-        diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _objective_diff(st, obj)
-        if diff: raise ValueError(f'checkpoint {ckpt} was written with a different config: ' + '; '.join(diff))
-        if st.get('world', 1) != world: raise ValueError(f'checkpoint {ckpt} was written by {st.get("world", 1)} process(es); this run has {world}')
-        try: model.load_state_dict(st['model']); ema.load_state_dict(st['ema'])
-        except RuntimeError as e: raise ValueError(f'checkpoint {ckpt} does not fit this model: {str(e)[:300]}') from e
-        opt.load_state_dict(st['opt']); sched.load_state_dict(st['sched'])
-        if bank is not None: bank.load_state_dict(st['bank'])
-        step, losses, before = st['step'], list(st['losses']), float(st.get('seconds', 0.0))
-        if sp is not None: sp.replay(st['draws'][0], B_loc)
-        sq.replay(st['draws'][1], B_loc)
-        _set_rng_state(g, st['rng'][rank] if world > 1 else st['rng'])
-        if step > until: raise ValueError(f'checkpoint {ckpt} is at step {step}, past until = {until}')
+    return ckpt, st
+
+def _resume(ckpt:Path, st:dict, cfg:TrainConfig, obj:Objective, parts:dict, samplers:tuple, n:int, g:torch.Generator, until:int, rank:int, world:int) -> tuple:
+    "Check the checkpoint `st` against this run and load it into `parts`, the samplers and `g`: (step, losses, seconds so far)."
+    diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _objective_diff(st, obj)
+    if diff: raise ValueError(f'checkpoint {ckpt} was written with a different config: ' + '; '.join(diff))
+    if st.get('world', 1) != world: raise ValueError(f'checkpoint {ckpt} was written by {st.get("world", 1)} process(es); this run has {world}')
+    try: parts['model'].load_state_dict(st['model']); parts['ema'].load_state_dict(st['ema'])
+    except RuntimeError as e: raise ValueError(f'checkpoint {ckpt} does not fit this model: {str(e)[:300]}') from e
+    parts['opt'].load_state_dict(st['opt']); parts['sched'].load_state_dict(st['sched'])
+    if parts['bank'] is not None: parts['bank'].load_state_dict(st['bank'])
+    for s, k in zip(samplers, st['draws']):
+        if s is not None: s.replay(k, n)
+    _set_rng_state(g, st['rng'][rank] if world > 1 else st['rng'])
+    if st['step'] > until: raise ValueError(f'checkpoint {ckpt} is at step {st["step"]}, past until = {until}')
+    return st['step'], list(st['losses']), float(st.get('seconds', 0.0))
+
+# %% ../nbs/03_training.ipynb #d94ecbef
+def gather_samples(x:Tensor, # this rank's samples, [n, *shape] (the same n on every rank)
+                  ) -> Tensor: # every rank's samples in rank order, [world * n, *shape]
+    "All-gather samples across the ranks of the default process group (`x` itself without one)."
+    rank, world = _dist()
+    if world == 1: return x
+    parts = [torch.empty_like(x) for _ in range(world)]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+def _rank_mean(t:Tensor) -> Tensor:
+    "The mean of `t` over the ranks, in place (`t` itself without a process group)."
+    world = _dist()[1]
+    if world > 1: dist.all_reduce(t); t /= world
+    return t
+
+def _all_ranks(o):
+    "Every rank's `o`, in rank order (`o` itself without a process group)."
+    world = _dist()[1]
+    if world == 1: return o
+    out = [None] * world; dist.all_gather_object(out, o)
+    return out
+
+def _draw(sp:Optional[Sampler], sq:Sampler, n:int, g:torch.Generator, device, gather:bool) -> tuple:
+    "One step's samples of each plate on `device` (`xp` None for one plate) and, with `gather`, every rank's as the charges."
+    xp, xq = None if sp is None else sp(n, g).to(device), sq(n, g).to(device)
+    charges = (None if xp is None else gather_samples(xp), gather_samples(xq)) if gather else None
+    return xp, xq, charges
+
+# %% ../nbs/03_training.ipynb #c2ce96a5
+def _live_plot():
+    "A loss plot that redraws in place in a notebook: returns `update(losses)`."
+    from IPython.display import display
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3)); h = display(fig, display_id=True); plt.close(fig)
+    def update(losses):
+        ax.clear(); ax.plot(losses); ax.set_yscale('log'); ax.set_xlabel('step'); ax.set_ylabel('EFM loss'); ax.set_title(f'training loss (live), step {len(losses)}'); h.update(fig)
+    return update
+
+def _progress(start:int, until:int, show:bool, plot:bool, log_every:int) -> tuple:
+    "The steps to run (a progress bar when `show`) and `report(step, losses)`, which updates the bar and the live plot."
+    show, plot = show and until > start, plot and until > start
+    pb = progress_bar(range(start, until)) if show else range(start, until)
+    update_plot = _live_plot() if plot else None
+    def report(step, losses):
+        if show and (step % log_every == 0 or step == until): pb.comment = f'loss {sum(losses[-log_every:]) / len(losses[-log_every:]):.4f}'
+        if update_plot is not None and (step % (10 * log_every) == 0 or step == until): update_plot(losses)
+    return pb, report
+
+# %% ../nbs/03_training.ipynb #dbd9db31
+def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to train on
+          P:Union[Callable, Tensor, Iterable, None], # source of the plate z = 0: sampler `(n, generator=...)`, tensor, or iterable of batches; None for one-plate objectives
+          Q:Union[Callable, Tensor, Iterable], # source of the plate z = L, same kinds
+          objective:Optional[Objective]=None, # the method: `Capacitor` (EFM, the default `Capacitor()`), `FlowMatching`, `PFGM`, ...
+          cfg:Optional[TrainConfig]=None, # optimisation settings (default `TrainConfig()`)
+          ckpt_dir:Union[str, Path, None]=None, # folder for the checkpoints `step-*.ckpt` (None: no checkpoints)
+          resume:bool=True, # continue from the newest readable checkpoint in `ckpt_dir`, if any
+          until:Optional[int]=None, # stop after this many steps (default `cfg.steps`; the schedule still spans `cfg.steps`)
+          show_progress:bool=True, # progress bar with the running loss (rank 0 only)
+          plot:bool=False, # live loss plot (notebooks)
+          meta:Optional[dict]=None, # extra information stored in every checkpoint (e.g. the preset of `efm train`)
+         ) -> TrainResult:
+    "Train `model` on an objective's targets between the sources `P` and `Q` (data-parallel under an initialised process group)."
+    obj, cfg = Capacitor() if objective is None else objective, cfg or TrainConfig()
+    params, until, rank, world = _check_train(model, P, obj, cfg, until)
+    ckpt_dir, device, t0 = _ckpt_folder(ckpt_dir), params[0].device, time.time()
+    sp, sq = None if P is None else Sampler(P, 'P'), Sampler(Q, 'Q')
+    b_loc, B_loc = cfg.batch // world, (cfg.charges or cfg.batch) // world
+    g = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # rank 0 draws what a single process draws
+    net = model if world == 1 else DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)  # broadcasts rank 0's weights
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, cfg.steps, cfg.warmup, cfg.schedule))
+    parts = dict(model=model, ema=ema, opt=opt, sched=sched, bank=obj.bank())  # everything a checkpoint holds a state_dict of
+    ckpt, st = _open_run(ckpt_dir, resume, rank, world, device)
+    step, losses, before = (0, [], 0.0) if ckpt is None else _resume(ckpt, st, cfg, obj, parts, (sp, sq), B_loc, g, until, rank, world)
 
     def save():
-        rng = _rng_state(g)
-        if world > 1: rngs = [None] * world; dist.all_gather_object(rngs, rng); rng = rngs
+        rng = _all_ranks(_rng_state(g))
         if rank != 0: return checkpoint_path(ckpt_dir, step)
         p = save_checkpoint(checkpoint_path(ckpt_dir, step), dict(
-            step=step, config=asdict(cfg), objective=obj.config(), model=model.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
-            sched=sched.state_dict(), rng=rng, bank=None if bank is None else bank.state_dict(), losses=losses,
-            draws=[0 if sp is None else sp.draws, sq.draws], world=world, meta=meta or {}, seconds=before + time.time() - t0))
+            step=step, config=asdict(cfg), objective=obj.config(), **{k: None if v is None else v.state_dict() for k, v in parts.items()},
+            rng=rng, losses=losses, draws=[0 if sp is None else sp.draws, sq.draws], world=world, meta=meta or {}, seconds=before + time.time() - t0))
         prune_checkpoints(ckpt_dir, cfg.keep)
         return p
 
     amp, step0 = cfg.amp and device.type == 'cuda', step
-    show = show_progress and rank == 0 and until > step
-    pb = progress_bar(range(step, until)) if show else range(step, until)
-    update_plot = _live_plot() if plot and rank == 0 and until > step else None
+    steps, report = _progress(step, until, show_progress and rank == 0, plot and rank == 0, cfg.log_every)
     model.train()
-    for step_i in pb:
-        xp, xq = None if sp is None else sp(B_loc, g).to(device), sq(B_loc, g).to(device)
-        charges = (None if xp is None else gather_samples(xp), gather_samples(xq)) if world > 1 and cfg.gather else None
-        tb = obj.batch(xp, xq, b=b_loc, bank=bank, generator=g, charges=charges)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            pred = net(tb.x, tb.z)
+    for step_i in steps:
+        xp, xq, charges = _draw(sp, sq, B_loc, g, device, world > 1 and cfg.gather)
+        tb = obj.batch(xp, xq, b=b_loc, bank=parts['bank'], generator=g, charges=charges)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): pred = net(tb.x, tb.z)
         loss = efm_loss(pred, tb.target)
         opt.zero_grad(set_to_none=True); loss.backward()  # DDP averages the gradients over the ranks
-        lv = loss.detach().clone()
-        if world > 1: dist.all_reduce(lv); lv /= world
+        lv = _rank_mean(loss.detach().clone())
         if not torch.isfinite(lv): raise FloatingPointError(f'non-finite loss {lv.item()} at step {step_i}; last checkpoint: {ckpt}')
         if cfg.clip is not None: torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         opt.step(); sched.step(); ema_update(ema, model, cfg.ema, step_i)
         losses.append(lv.item()); step = step_i + 1
-        if show and (step % cfg.log_every == 0 or step == until): pb.comment = f'loss {sum(losses[-cfg.log_every:]) / len(losses[-cfg.log_every:]):.4f}'
-        if update_plot is not None and (step % (10 * cfg.log_every) == 0 or step == until): update_plot(losses)
+        report(step, losses)
         if ckpt_dir is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: ckpt = save()
     if ckpt_dir is not None and (step > step0 or ckpt is None): ckpt = save()  # a finished run resumed: nothing new to write
     return TrainResult(model, ema, losses, step, cfg, obj, ckpt, time.time() - t0, before + time.time() - t0)
