@@ -26,9 +26,9 @@ __all__ = ['TOYS', 'MNIST_HELP', 'CIFAR10_HELP', 'gaussian', 'swiss_roll', 'two_
            'ImageSampler', 'cifar10_sampler']
 
 # %% ../nbs/05_data.ipynb #7f3f09c2
-def _check_n(n):
+def _check_n(n, name='n'):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f'n must be a positive int, got {n!r}')
+        raise ValueError(f'{name} must be a positive int, got {n!r}')
 
 def _check_num(name, v, low=None, strict=False):
     "Raise unless `v` is a finite real number (not a bool), >= low (> low if strict)."
@@ -44,7 +44,7 @@ def gaussian(n:int, # number of samples
              generator:Optional[torch.Generator]=None, # for reproducible draws
             ) -> Tensor: # [n, D]
     "Standard normal samples N(0, I_D): the noise plate of generation."
-    _check_n(n); _check_n(D)
+    _check_n(n); _check_n(D, 'D')
     return _randn(n, D, generator)
 
 # %% ../nbs/05_data.ipynb #1affadb1
