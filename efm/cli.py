@@ -226,12 +226,18 @@ def train_config(self:Preset) -> TrainConfig:
                        seed=self.seed, ckpt_every=self.ckpt_every, keep=self.keep, gather=self.gather)
 
 @patch
+def _unet(self:Preset) -> Optional[str]:
+    "The `FieldUNet` preset of `model` ('unet-NAME'), None for 'mlp'; an unknown name is refused."
+    if self.model == 'mlp': return None
+    if self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS: return self.model[5:]
+    raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
+
+@patch
 def build_model(self:Preset) -> torch.nn.Module:
     "A fresh network for the run (seeded by `seed`)."
+    u = self._unet()
     torch.manual_seed(self.seed)
-    if self.model == 'mlp': return FieldMLP(2, hidden=256, depth=3, L=self.L)
-    if self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS: return FieldUNet.preset(self.model[5:], L=self.L)
-    raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
+    return FieldMLP(2, hidden=256, depth=3, L=self.L) if u is None else FieldUNet.preset(u, L=self.L)
 
 # %% ../nbs/08_cli.ipynb #cd860134
 @patch
@@ -275,8 +281,7 @@ def check(self:Preset) -> None:
     if self.data not in DATA and not self.data.startswith('toy:'): raise ValueError(f"unknown data {self.data!r}; choose one of {DATA} or 'toy:A:B'")
     if self.data.startswith('toy:'): self._toys()
     self.build_objective(); self.train_config()
-    if self.model != 'mlp' and not (self.model.startswith('unet-') and self.model[5:] in UNET_PRESETS):
-        raise ValueError(f"unknown model {self.model!r}: 'mlp' or one of {['unet-' + k for k in UNET_PRESETS]}")
+    self._unet()
     if self.method not in METHODS: raise ValueError(f'unknown sampler method {self.method!r}; choose one of {METHODS}')
     if not 0 <= self.eps < self.L / 2: raise ValueError(f'eps must be in [0, L/2) = [0, {self.L / 2}), got {self.eps!r}')
     if self.method != 'dopri5': clock_grid(self.eps, self.L - self.eps, self.nsteps, self.grid, self.eps)

