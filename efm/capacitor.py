@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 from fastcore.basics import patch
@@ -64,9 +65,11 @@ def interior_points(xp:Tensor, # samples of P (plate z = 0), [b, *shape]
                     outside:float=0.0, # share of points drawn outside the gap, in [0, 1]
                     width:float=0.5, # outside points: t ~ U(-width, 1+width), x-noise sigma + width*L
                     generator:Optional[torch.Generator]=None, # all randomness comes from it
+                    check:bool=True, # check the samples' values (False: the training path, which checked them once)
                    ) -> Points:
     "Sample training points on noisy segments between paired charges of the two plates."
-    check_plates(xp, xq); _check_L_sigma(L, sigma)
+    if check: check_plates(xp, xq)
+    _check_L_sigma(L, sigma)
     if xp.shape != xq.shape: raise ValueError(f'xp and xq must be paired (same shape), got P {tuple(xp.shape)} vs Q {tuple(xq.shape)}')
     if schedule not in SCHEDULES: raise ValueError(f'schedule must be one of {SCHEDULES}, got {schedule!r}')
     if not 0 <= outside <= 1: raise ValueError(f'outside (share of points outside the gap) must be in [0, 1], got {outside}')
@@ -85,15 +88,18 @@ def interior_points(xp:Tensor, # samples of P (plate z = 0), [b, *shape]
 # %% ../nbs/01_capacitor.ipynb #da1568fc
 def ot_pairing(xp:Tensor, # samples of P, [B, *shape]
                xq:Tensor, # samples of Q, [B, *shape] (as many as xp)
+               check:bool=True, # check the samples' values (False: the training path, which checked them once)
               ) -> Tensor: # index into xq of each row's partner, [B] (a permutation)
     "The permutation of `xq` that minimises the summed squared distance to `xp` row by row (exact assignment)."
     import ot
-    check_plates(xp, xq)
+    if check: check_plates(xp, xq)
     if len(xp) != len(xq): raise ValueError(f'ot_pairing needs as many samples of P as of Q, got {len(xp)} and {len(xq)}')
-    a, c = xp.detach().flatten(1).double().cpu(), xq.detach().flatten(1).double().cpu()
-    M = (a.pow(2).sum(1)[:, None] + c.pow(2).sum(1)[None] - 2 * a @ c.T).clamp_min_(0)
-    w = torch.full((len(a),), 1 / len(a), dtype=torch.float64)
-    return ot.emd(w, w, M, numItermax=10_000_000).argmax(1).to(xq.device)  # the cap of `efm.metrics.w2`: a large B stays exact
+    a, c = xp.detach().flatten(1).double(), xq.detach().flatten(1).double()
+    M = (a.pow(2).sum(1)[:, None] + c.pow(2).sum(1)[None] - 2 * a @ c.T).clamp_min_(0).cpu().numpy()   # POT solves on the host: one copy
+    w = np.full(len(M), 1 / len(M))
+    plan = ot.emd(w, w, M, numItermax=10_000_000)                           # the cap of `efm.metrics.w2`: a large B stays exact
+    return torch.from_numpy(plan.argmax(1)).to(xq.device, non_blocking=True)
+
 
 # %% ../nbs/01_capacitor.ipynb #787cabf3
 class ChargeBank:
@@ -107,9 +113,10 @@ class ChargeBank:
     def push(self,
              xp:Tensor, # new samples of P, [n, *shape]
              xq:Tensor, # new samples of Q, [m, *shape]
+             check:bool=True, # check the samples' values (False: the training path, which checked them once)
             ) -> None:
         "Add new samples of each plate, dropping the oldest beyond `size`."
-        check_plates(xp, xq)
+        if check: check_plates(xp, xq)
         if self.P is not None and (xp.shape[1:] != self.P.shape[1:] or xp.device != self.P.device):
             raise ValueError(f'ChargeBank holds samples of shape {tuple(self.P.shape[1:])} on {self.P.device}, got {tuple(xp.shape[1:])} on {xp.device}')
         cat = lambda old, new: (new if old is None else torch.cat([old, new.to(old.dtype)]))[-self.size:].detach()
@@ -141,8 +148,8 @@ class Objective:
         return None
 
     def batch(self, xp:Optional[Tensor], xq:Tensor, b:Optional[int]=None, bank:Optional[ChargeBank]=None,
-              generator:Optional[torch.Generator]=None, charges:Optional[tuple]=None) -> TrainingBatch:
-        "Training points and their targets from `B` new samples per plate (`xp` is None for one-plate methods)."
+              generator:Optional[torch.Generator]=None, charges:Optional[tuple]=None, check:bool=True) -> TrainingBatch:
+        "Training points and their targets from `B` new samples per plate (`xp` is None for one-plate methods); `check=False` skips the checks of values, which wait for the device."
         raise NotImplementedError(f'{type(self).__name__} must define batch')
 
     def prior(self, n:int, shape:tuple, generator:Optional[torch.Generator]=None, dtype=torch.float32, device='cpu') -> Tensor:
@@ -189,9 +196,10 @@ def points(self:Capacitor,
            xp:Tensor, # samples of P, [b, *shape]
            xq:Tensor, # samples of Q paired with xp, [b, *shape]
            generator:Optional[torch.Generator]=None, # source of randomness
+           check:bool=True, # check the samples' values
           ) -> Points:
     "Training points between (and, for the `outside` share, around) the plates."
-    return interior_points(xp, xq, self.L, self.sigma, self.schedule, self.outside, self.width, generator)
+    return interior_points(xp, xq, self.L, self.sigma, self.schedule, self.outside, self.width, generator, check)
 
 # %% ../nbs/01_capacitor.ipynb #165f7fd9
 @patch
@@ -200,11 +208,12 @@ def target(self:Capacitor,
            z:Tensor, # points' heights, [b]
            P:Tensor, # charges of the plate z = 0, [N, *shape]
            Q:Tensor, # charges of the plate z = L, [M, *shape]
+           check:bool=True, # check the inputs' values (False: the training path, on inputs checked once; on a GPU it never waits)
           ) -> Field:
     "The training target at `(x, z)`: the normalised field of the charges `P`, `Q` in this capacitor's mode."
-    check_plates(P, Q)
+    if check: check_plates(P, Q)
     if x.shape[1:] != P.shape[1:]: raise ValueError(f'points x {tuple(x.shape)} and charges P {tuple(P.shape)} have mismatched dims')
-    return capacitor_field(x, z, P, Q, self.L, mode=self.mode, gamma=self.gamma, chunk_size=self.chunk_size)
+    return capacitor_field(x, z, P, Q, self.L, mode=self.mode, gamma=self.gamma, chunk_size=self.chunk_size, check=check)
 
 # %% ../nbs/01_capacitor.ipynb #10be16d3
 @patch
@@ -221,16 +230,17 @@ def batch(self:Capacitor,
           bank:Optional[ChargeBank]=None, # pool of charges for the target (None: this batch)
           generator:Optional[torch.Generator]=None, # source of randomness
           charges:Optional[tuple]=None, # (P, Q): the samples that carry the charge of this step (default: xp, xq); DDP passes every rank's
+          check:bool=True, # check the samples' values (`train` checks the first step's, then runs without waiting for the device)
          ) -> TrainingBatch:
     "One step of Algorithm 1's data side: points from the pairs, target over the pool (or the batch)."
-    check_plates(xp, xq)
+    if check: check_plates(xp, xq)
     b = min(len(xp), len(xq)) if b is None else b
     if not 1 <= b <= min(len(xp), len(xq)): raise ValueError(f'b (training points) must be in [1, {min(len(xp), len(xq))}], got {b}')
     cp, cq = (xp, xq) if charges is None else charges
-    if charges is not None: check_plates(cp, cq)
-    if bank is not None: bank.push(cp, cq)
+    if check and charges is not None: check_plates(cp, cq)
+    if bank is not None: bank.push(cp, cq, check)
     P, Q = (cp, cq) if bank is None else (bank.P, bank.Q)
-    if self.pairing == 'ot': xq = xq[ot_pairing(xp[:len(xq)], xq[:len(xp)])]
-    pts = self.points(xp[:b], xq[:b], generator)
-    with torch.no_grad(): E = self.target(pts.x, pts.z, P, Q)
+    if self.pairing == 'ot': xq = xq[ot_pairing(xp[:len(xq)], xq[:len(xp)], check)]
+    pts = self.points(xp[:b], xq[:b], generator, check)
+    with torch.no_grad(): E = self.target(pts.x, pts.z, P, Q, check)
     return TrainingBatch(pts.x, pts.z, E, pts.outside)

@@ -61,13 +61,14 @@ def batch(self:FlowMatching,
           bank=None, # unused: flow matching keeps no pool
           generator:Optional[torch.Generator]=None, # source of randomness
           charges:Optional[tuple]=None, # unused: the target of a path needs no other charges
+          check:bool=True, # check the samples' values (`train` checks the first step's)
          ) -> TrainingBatch:
     "Points on the paths of `b` pairs (independent or assigned) and flow matching's target there."
     if xp is None: raise ValueError('flow matching needs samples of both plates: P (noise, or the source data) and Q')
-    check_plates(xp, xq)
+    if check: check_plates(xp, xq)
     b = min(len(xp), len(xq)) if b is None else b
     if not 1 <= b <= min(len(xp), len(xq)): raise ValueError(f'b (training points) must be in [1, {min(len(xp), len(xq))}], got {b}')
-    if self.pairing == 'ot': xq = xq[ot_pairing(xp[:len(xq)], xq[:len(xp)])]
+    if self.pairing == 'ot': xq = xq[ot_pairing(xp[:len(xq)], xq[:len(xp)], check)]
     x0, x1 = xp[:b], xq[:b]
     t = _rand((b,), generator, x0)
     ps = _PATH.sample(x_0=x0, x_1=x1, t=t)

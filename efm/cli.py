@@ -330,10 +330,11 @@ def train_preset(p:Preset, # the run's settings
                  out:Union[str, Path], # output folder: ckpt/, preset.json, summary.json
                  root=None, # data folder (see `efm.data.data_root`)
                  show_progress:bool=True, # progress bar
+                 compile:Union[bool, str]=False, # torch.compile the network (`TrainConfig.compile`)
                 ) -> dict: # summary
     "Train a preset, data-parallel when started by torchrun; resumable."
     p.check()
-    obj, tcfg = p.build_objective(), p.train_config()
+    obj, tcfg = p.build_objective(), replace(p.train_config(), compile=compile)
     world = _world(); _check_world(p, world)
     out = _check_out(out)
     with run_lock(out, hold=int(os.environ.get('RANK', '0')) == 0):
@@ -472,6 +473,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--out', required=True, help='output folder (checkpoints in OUT/ckpt)')
     t.add_argument('--data', default=None, help='data folder (default: $EFM_DATA or ~/.cache/efm/data)')
     t.add_argument('--quiet', action='store_true', help='no progress bar')
+    t.add_argument('--compile', nargs='?', const=True, default=False, metavar='BACKEND',
+                   help='torch.compile the network (backend: inductor, or the one named); where compiling fails the run goes on without it, with a warning')
     t.add_argument('--objective', choices=OBJECTIVES, default=argparse.SUPPRESS,
                    help="the method (default: the preset's, efm); applies the preset's settings for it (its per_objective), then the overrides")
     choices = dict(method=METHODS, grid=GRIDS, mode=MODES, pairing=PAIRINGS, target=TARGETS, schedule=SCHEDULES)
@@ -508,7 +511,7 @@ def main(argv:Optional[Sequence[str]]=None, # arguments (default: sys.argv[1:])
         over = {f.name: getattr(a, f.name) for f in fields(Preset) if f.name not in _FIXED and hasattr(a, f.name)}
         base = PRESETS[a.preset]; method = over.get('objective', base.objective)
         p = replace(replace(base, **base.per_objective.get(method, {})), **over)
-        s = train_preset(p, a.out, a.data, show_progress=not a.quiet)
+        s = train_preset(p, a.out, a.data, show_progress=not a.quiet, compile=a.compile)
         if int(os.environ.get('RANK', '0')) == 0: print(json.dumps(s, indent=2))
     elif a.command == 'sample':
         print(json.dumps(sample_checkpoint(a.ckpt, a.n, a.out, a.preset, a.method, a.steps, a.nfe, a.grid, a.eps, seed=a.seed, root=a.data), indent=2))

@@ -353,11 +353,12 @@ def write_cifar_like(root:Union[str, Path], # folder to write cifar-10-batches-p
 # %% ../nbs/05_data.ipynb #d0c7012a
 def gaussian_images(shape:tuple=(3, 32, 32), # image shape
                    ) -> Callable[..., Tensor]: # `(n, generator=None) -> Tensor[n, *shape]`
-    "A sampler of standard normal images: the noise plate of image generation."
+    "A sampler of standard normal images, the noise plate of image generation: drawn on the generator's device (`draws_on_device`)."
     shape = tuple(shape)
     if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape): raise ValueError(f'shape must be positive ints, got {shape!r}')
     def sample(n, generator=None):
-        _check_n(n); return torch.randn(n, *shape, generator=generator)
+        _check_n(n); return torch.randn(n, *shape, generator=generator, device=None if generator is None else generator.device)
+    sample.draws_on_device = True  # `train` hands it its generator on the training device: noise is drawn where it is used
     return sample
 
 class ImageSampler:

@@ -5,16 +5,19 @@
 # %% ../nbs/00_field.ipynb #a658c7d7
 from __future__ import annotations
 import math
-from dataclasses import dataclass
-import contextlib, numbers
+from dataclasses import dataclass, replace
+import collections, contextlib, numbers, os, sys
 from typing import Callable, Optional
 
 import torch
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 # %% auto #0
-__all__ = ['Field', 'log_sphere_area', 'sphere_area', 'coulomb_field', 'Flux', 'sphere_flux', 'box_flux', 'divergence',
-           'FieldLines', 'field_lines', 'show_field_lines', 'capacitor_field']
+__all__ = ['PLANS', 'Field', 'log_sphere_area', 'sphere_area', 'coulomb_field', 'Flux', 'sphere_flux', 'box_flux', 'divergence',
+           'FieldLines', 'field_lines', 'show_field_lines', 'Plan', 'plan_for', 'use_plan', 'capacitor_field',
+           'HostSyncs', 'host_syncs']
 
 # %% ../nbs/00_field.ipynb #7851006a
 @dataclass
@@ -235,11 +238,11 @@ def _too_far(Xr, s, X, name, xo, z):
                      f'use float64, or drop or rescale that row')
 
 # %% ../nbs/00_field.ipynb #3e2855d1
-def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name):
+def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name, host=True, check=True):
     "Matmul route: (m, a, S) of one plate by two matmuls per chunk of charges, each chunk's nearest charge exactly."
     xf = xo - shift                                                               # centred points, for the matmuls
     xx = torch.linalg.vecdot(xf, xf)
-    if not bool(shift.square().sum() > xx.mean()): xf, xx, shift = xo, torch.linalg.vecdot(xo, xo), None  # centring would not pay
+    if host and not bool(shift.square().sum() > xx.mean()): xf, xx, shift = xo, torch.linalg.vecdot(xo, xo), None  # centring would not pay
     b, D = xf.shape
     dz2, rows, tiny, low = (z - zq).square(), torch.arange(b, device=xf.device), torch.finfo(dt).tiny, torch.finfo(dt).min
     far = 4 * D * _reach(n, dt) ** 2                                              # |X_c|^2 of a charge within reach, centred
@@ -250,18 +253,20 @@ def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name):
         Xr = X[s:s + chunk].flatten(1).to(dt)
         Xc = Xr if shift is None else Xr - shift                                  # [c, D], centred
         XX = torch.linalg.vector_norm(Xc, dim=1).square_()                        # one pass, no [c, D] temporary
-        if not bool(XX.max() <= far): _too_far(Xr, s, X, name, xo, z)                # non-finite, or r^2 would overflow
+        if check and not bool(XX.max() <= far): _too_far(Xr, s, X, name, xo, z)     # non-finite, or r^2 would overflow
         r2 = torch.addmm(XX, xf, Xc.T, alpha=-2).add_(base).clamp_(min=floor)
         lw = torch.add(logq[s:s + chunk], r2.log_(), alpha=-0.5 * n)             # [b, c]
         k = lw.argmax(1); d = xo - Xr[k]                                          # the chunk's nearest, exactly (uncentred)
         lk = (logq[s + k].double() - 0.5 * n * torch.linalg.vecdot(d, d).add_(dz2).clamp_min_(tiny).double().log()).to(dt)  # [b], in float64
         lw[rows, k] = -math.inf                                                   # ... and out of the matmul
         m = torch.maximum(lw.amax(1), lk); ms = m.clamp_min(low)
-        w = torch.threshold_(lw.sub_(ms[:, None]).clamp_min_(lo).exp_(), math.exp(lo + 1), 0.0)
+        w = lw.sub_(ms[:, None])
+        w = torch.threshold_(w.clamp_min_(lo).exp_(), math.exp(lo + 1), 0.0) if host else w.exp_()   # on a device: no slow path to avoid
         wk = lk.sub_(ms).exp_(); ws = w.sum(1)
         S = torch.addmm(torch.addcmul(ws[:, None] * xf, wk[:, None], d), w, Xc, alpha=-1)   # (sum w) x - W X + w_k d_k
         acc = _merge(acc, (m, ws.add_(wk), S))
     return acc
+
 
 # %% ../nbs/00_field.ipynb #66133a77
 def _half_power(t, n):
@@ -277,18 +282,19 @@ def _half_power(t, n):
         t = t.square()                                                            # a new tensor: r may still be the old one
 
 # %% ../nbs/00_field.ipynb #6f6a58a3
-def _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name):
+def _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name, direct_chunk=2**19, check=True, uniform=None):
     "Direct route: (m, a, S) of one plate from the differences x - X_i themselves, [D, b, c] per chunk of charges."
     b, D = xo.shape
     r0, big, far = ((z - zq).square() + torch.finfo(dt).tiny)[:, None], torch.finfo(dt).max, _reach(n, dt)   # dz^2 (+ tiny: r^2 > 0)
-    uniform = bool((logq == logq[0]).all())
+    if uniform is None: uniform = bool((logq == logq[0]).all())                   # (the device path passes it: no question to the device)
     xT, qf = xo.T.contiguous(), torch.exp(logq * (-2 / n))                        # rho_i = r_i^2 q_i^(-2/n)
-    c = max(1, min(chunk, _DIRECT_CHUNK // (b * D)))
+    c = max(1, min(chunk, direct_chunk // (b * D)))
     acc = None
     for s in range(0, X.shape[0], c):
         Xr = X[s:s + c].flatten(1).to(dt)
-        lo, hi = Xr.aminmax()
-        if not (-far <= lo.item() and hi.item() <= far): _too_far(Xr, s, X, name, xo, z)   # non-finite, or r^2 would overflow
+        if check:
+            lo, hi = Xr.aminmax()
+            if not (-far <= lo.item() and hi.item() <= far): _too_far(Xr, s, X, name, xo, z)   # non-finite, or r^2 would overflow
         d = xT[:, :, None] - Xr.T.contiguous()[:, None, :]                        # [D, b, c], x - X_i exactly
         rho = torch.addcmul(r0, d[0], d[0])
         for i in range(1, D): rho.addcmul_(d[i], d[i])                            # r_i^2, [b, c]
@@ -300,36 +306,56 @@ def _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name):
         acc = _merge(acc, (m, w.sum(1), S))
     return acc
 
-# %% ../nbs/00_field.ipynb #4febf1a7
-_CHUNK = 2**23          # default chunk: about this many elements in the [b, chunk] and [chunk, D] blocks
-_DIRECT_CHUNK = 2**19   # the direct route's chunks: about this many differences in d, [D, b, c] (2 MB in float32)
-_DIRECT_D = 5           # the direct route up to this D, the matmul route beyond: the crossover measured in bench/field.py
 
-def _plate_sums(xo, z, X, zq, logq, n, chunk, shift, dt, name):
-    "Streaming log-space sums over one plate's charges X [N, *shape] at height zq: (m, a, S), a = sum w, S = sum w (x - X_i), w = e^{lw - m}."
-    if 0 < xo.shape[1] <= _DIRECT_D: return _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name)
-    return _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name)
+# %% ../nbs/00_field.ipynb #4febf1a7
+@dataclass(frozen=True)
+class Plan:
+    "How the estimator runs on one type of device: which route up to which D, its chunks, and whether it may ask the host."
+    direct_D: int = 5  # the direct route up to this D, the matmul route beyond: a crossover measured on that device
+    chunk: int = 2**23  # matmul route: about this many elements in the [b, chunk] and [chunk, D] blocks
+    direct_chunk: int = 2**19  # direct route: about this many differences x - X_i per chunk, [D, b, c]
+    host: bool = True  # decide the centring on the host and avoid exp's slow underflow path (a CPU's); False: decide nothing, never wait
+
+PLANS = {'cpu': Plan(),  # bench/field.py on 2 cores: the direct route to D = 5, chunks that stay in cache (2 MB)
+         'cuda': Plan(chunk=2**26, direct_chunk=2**26, host=False)}  # one chunk for every size of bench/gpu.py; its crossover: bench/gpu.py
+
+def plan_for(device) -> Plan:
+    "The plan of `device`'s type; a type without a plan of its own (an accelerator) gets the plan of 'cuda'."
+    return PLANS.get(torch.device(device).type, PLANS['cuda'])
 
 @contextlib.contextmanager
-def _direct_up_to(D:int):
-    "Move the crossover for a while: `_direct_up_to(0)` forces the matmul route, `_direct_up_to(10**9)` the direct one."
-    global _DIRECT_D
-    old, _DIRECT_D = _DIRECT_D, D
+def use_plan(device_type:Optional[str]=None, # whose plan to change ('cpu', 'cuda', ...); None: every plan
+             **changes): # fields of `Plan` to change, e.g. `host=False`, `direct_D=0`
+    "Change the plans for a while, e.g. `use_plan('cpu', host=False)` runs the device path on the CPU."
+    old = dict(PLANS)
+    for k in [device_type] if device_type else list(PLANS): PLANS[k] = replace(plan_for(k), **changes)
     try: yield
-    finally: _DIRECT_D = old
+    finally: PLANS.clear(); PLANS.update(old)
+
+def _plate_sums(xo, z, X, zq, logq, n, chunk, shift, dt, name, check=True, uniform=None):
+    "Streaming log-space sums over one plate's charges X [N, *shape] at height zq: (m, a, S), a = sum w, S = sum w (x - X_i), w = e^{lw - m}."
+    plan = plan_for(xo.device)
+    if 0 < xo.shape[1] <= plan.direct_D: return _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name, plan.direct_chunk, check, uniform)
+    return _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name, plan.host, check)
+
+def _direct_up_to(D:int):
+    "Move every plan's crossover for a while: `_direct_up_to(0)` forces the matmul route, `_direct_up_to(10**9)` the direct one."
+    return use_plan(direct_D=D)
+
 
 # %% ../nbs/00_field.ipynb #e80dc1cd
 _MODES = ('superposition', 'per_plate')
 
-def _log_weights(qw, N, name, dt, device):
+def _log_weights(qw, N, name, dt, device, check=True):
     "log of the normalised charges of one plate (total 1), [N]."
     if qw is None: return torch.full((N,), -math.log(N), dtype=dt, device=device)
-    _check_tensor(qw, name, 1)
-    if qw.shape[0] != N: raise ValueError(f'{name} must be [N] = [{N}] (one weight per charge); got {name} {tuple(qw.shape)}')
-    if qw.device != device: raise ValueError(f'{name} is on {qw.device}, the charges on {device}')
-    _check_finite(qw, name)
+    if check:
+        _check_tensor(qw, name, 1)
+        if qw.shape[0] != N: raise ValueError(f'{name} must be [N] = [{N}] (one weight per charge); got {name} {tuple(qw.shape)}')
+        if qw.device != device: raise ValueError(f'{name} is on {qw.device}, the charges on {device}')
+        _check_finite(qw, name)
+        if bool((qw < 0).any()) or not qw.to(dt).sum() > 0: raise ValueError(f'{name} must be non-negative with a positive sum; got {name} {tuple(qw.shape)}')
     qw = qw.to(dt)
-    if bool((qw < 0).any()) or not qw.sum() > 0: raise ValueError(f'{name} must be non-negative with a positive sum; got {name} {tuple(qw.shape)}')
     return qw.log() - qw.sum().log()
 
 def _targets(z, L, n, sums, mode, gamma):
@@ -346,6 +372,7 @@ def _targets(z, L, n, sums, mode, gamma):
     sp = math.sqrt(n) / ((ex.pow(2).sum(1) + ez.pow(2)).sqrt() + gamma)
     sq = math.sqrt(n) / ((fx.pow(2).sum(1) + fz.pow(2)).sqrt() + gamma)
     return sp[:, None] * ex + sq[:, None] * fx, sp * ez + sq * fz, log_norm
+
 
 # %% ../nbs/00_field.ipynb #1d1fc9fa
 def _is_int(v): return not isinstance(v, bool) and isinstance(v, numbers.Integral)
@@ -391,31 +418,104 @@ def _scale(xf, zf, L, n, dt):
     if L > R: raise ValueError(f'L = {L:.1e} is beyond {R:.1e} for points of median scale {s:.1e}: squared distances to the plate z = L overflow {dt}; use float64')
     return c
 
+def _scale_on_device(xf, zf):
+    "The device's c: the power of two (a 0-d tensor) that takes the points' median |coordinate| into [1/2, 1), always; nothing waits for the host."
+    p = torch.maximum(xf.abs().amax(1), zf.abs()) if xf.shape[1] else zf.abs()
+    return torch.ldexp(torch.ones((), dtype=xf.dtype, device=xf.device), -torch.frexp(p.median()).exponent.clamp(-120, 120))
+
+
 # %% ../nbs/00_field.ipynb #c5f41888
 def capacitor_field(x:Tensor, # points' spatial part, [b, *shape]
                     z:Tensor, # points' z, [b]
                     P:Tensor, # positive charges (samples of P) on the plate z=0, [N, *shape]
                     Q:Tensor, # negative charges (samples of Q) on the plate z=L, [M, *shape]
                     L:float, # plate separation, > 0
-                    mode:str='superposition', # 'superposition' (poster) or 'per_plate' (authors' code)
+                    mode:str='superposition', # 'superposition' (the paper's formula) or 'per_plate' (the authors' released code)
                     gamma:float=5.0, # per_plate only: added to each plate's field norm
                     qP:Optional[Tensor]=None, # non-negative weights of P's charges, [N]; default uniform (plate total +1)
                     qQ:Optional[Tensor]=None, # non-negative weights of Q's charges, [M]; default uniform (plate total -1)
-                    chunk_size:Optional[int]=None, # charges per chunk; None: chunks of about 2^23 elements
+                    chunk_size:Optional[int]=None, # charges per chunk; None: the device's plan (`plan_for`)
+                    check:bool=True, # validate every input first; False: the hot path, for inputs validated before (on a GPU it never waits)
                    ) -> Field: # training target (x, z) in x's dtype, and log|E| of the physical field
     "Monte-Carlo field of the capacitor (P at z=0, Q at z=L) as EFM's training target, stable in any dimension and at any scale."
-    L = _check_capacitor_args(x, z, P, Q, L, mode, gamma, chunk_size)
+    if check: L = _check_capacitor_args(x, z, P, Q, L, mode, gamma, chunk_size)
     dt = torch.float64 if torch.float64 in (x.dtype, z.dtype, P.dtype, Q.dtype) else torch.float32
-    D = math.prod(x.shape[1:]); n = D + 1
-    chunk = chunk_size or max(1, _CHUNK // max(D, x.shape[0]))
+    D, plan = math.prod(x.shape[1:]), plan_for(x.device); n = D + 1
+    chunk = chunk_size or max(1, plan.chunk // max(D, x.shape[0]))
     with _no_autocast(x.device):
-        lqP, lqQ = _log_weights(qP, len(P), 'qP', dt, x.device), _log_weights(qQ, len(Q), 'qQ', dt, x.device)
+        lqP, lqQ = _log_weights(qP, len(P), 'qP', dt, x.device, check), _log_weights(qQ, len(Q), 'qQ', dt, x.device, check)
         xf, zf = x.flatten(1).to(dt), z.to(dt)
-        c = _scale(xf, zf, L, n, dt)                                              # 1 unless the points' scale is extreme
-        if c != 1: xf, zf, L, P, Q = xf * c, zf * c, L * c, P.to(dt) * c, Q.to(dt) * c   # exact: c is a power of two
-        shift = xf.mean(0)
-        sums = (_plate_sums(xf, zf, P, 0.0, lqP, n, chunk, shift, dt, 'P'),
-                _plate_sums(xf, zf, Q, L, lqQ, n, chunk, shift, dt, 'Q'))
+        c = _scale(xf, zf, L, n, dt) if plan.host or check else 1.0             # 1 unless the points' scale is extreme; checks the reach
+        if not plan.host: c = _scale_on_device(xf, zf)                           # a device decides nothing on the host: c is a tensor
+        if not (isinstance(c, float) and c == 1): xf, zf, L, P, Q = xf * c, zf * c, L * c, P.to(dt) * c, Q.to(dt) * c   # exact: a power of two
+        shift, uniform = xf.mean(0), (None, None) if plan.host else (qP is None, qQ is None)
+        sums = (_plate_sums(xf, zf, P, 0.0, lqP, n, chunk, shift, dt, 'P', check, uniform[0]),
+                _plate_sums(xf, zf, Q, L, lqQ, n, chunk, shift, dt, 'Q', check, uniform[1]))
         tx, tz, log_norm = _targets(zf, L, n, sums, mode, gamma * c)             # gamma is a length
-        if c != 1: log_norm = (log_norm.double() + D * math.log(c)).to(log_norm.dtype)   # |E| scales as length^-D
+        if not (isinstance(c, float) and c == 1):                                # |E| scales as length^-D
+            log_norm = (log_norm.double() + D * (math.log(c) if isinstance(c, float) else c.double().log())).to(log_norm.dtype)
     return Field(tx.reshape(x.shape).to(x.dtype), tz.to(x.dtype), log_norm)
+
+
+# %% ../nbs/00_field.ipynb #03921c22
+_SYNC_OPS = {'aten._local_scalar_dense.default', 'aten.nonzero.default', 'aten.masked_select.default', 'aten._unique2.default',
+             'aten.unique_consecutive.default', 'aten.repeat_interleave.Tensor', 'aten.equal.default', 'aten.is_nonzero.default'}
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_MACHINERY = tuple(os.path.join(_TORCH_DIR, *f.split('/')) for f in     # torch's own dispatch: a wait is charged to its caller
+                   ('overrides.py', '_tensor.py', '_ops.py', 'functional.py', '_compile.py', 'utils/_python_dispatch.py', '_dynamo/'))
+
+def _caller() -> str:
+    "Where the operation a mode saw was called from (outside torch's dispatch machinery), as 'package/file.py:line'."
+    f = sys._getframe(2)                                                          # the frame that called into the mode
+    while f is not None and (f.f_code.co_filename.startswith(_MACHINERY) or isinstance(f.f_locals.get('self'), _SyncFunctions)): f = f.f_back
+    if f is None: return '?'
+    path = f.f_code.co_filename.replace(os.sep, '/')
+    cut = max(path.rfind('/efm/'), path.rfind('/torch/'))
+    return f'{path[cut + 1:] if cut >= 0 else os.path.basename(path)}:{f.f_lineno} {f.f_code.co_name}'
+
+class HostSyncs:
+    "What `host_syncs` recorded: `calls`, a list of (what, where), e.g. ('_local_scalar_dense', 'efm/field.py:72 _check_finite')."
+    def __init__(self, device=None): self.calls, self.device, self._inside = [], device, False
+    def __len__(self): return len(self.calls)
+    def on(self, t) -> bool: return isinstance(t, Tensor) and (self.device is None or t.device.type == self.device)
+    def where(self, prefix:str='') -> dict:
+        "How often each place whose path starts with `prefix` waited, most frequent first."
+        return dict(collections.Counter(w for _, w in self.calls if w.startswith(prefix)).most_common())
+    def functions(self) -> dict:
+        "How often each function waited (by name), most frequent first."
+        return dict(collections.Counter(w.split(' ')[-1] for _, w in self.calls).most_common())
+
+class _SyncFunctions(TorchFunctionMode):
+    def __init__(self, log): super().__init__(); self.log = log
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, '__name__', '') not in ('tolist', 'numpy', '__array__') or not self.log.on(args[0]) or self.log._inside:
+            return func(*args, **(kwargs or {}))
+        self.log.calls.append((func.__name__, _caller())); self.log._inside = True   # what it dispatches is the same wait
+        try: return func(*args, **(kwargs or {}))
+        finally: self.log._inside = False
+
+def _bool_index(args): return any(isinstance(i, Tensor) and i.dtype == torch.bool for i in args[1] if i is not None)
+
+def _to_host(func, args, kwargs):
+    "A copy from a device to the host's memory (the host waits for it)."
+    src = args[1] if str(func).startswith('aten.copy_') else args[0]
+    dst = args[0].device if str(func).startswith('aten.copy_') else (kwargs or {}).get('device', src.device)
+    return src.device.type != 'cpu' and torch.device(dst).type == 'cpu'
+
+class _SyncOps(TorchDispatchMode):
+    def __init__(self, log): super().__init__(); self.log = log
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        if not self.log._inside and ((name in _SYNC_OPS and self.log.on(args[0]))
+                                     or (name in ('aten._to_copy.default', 'aten.copy_.default') and _to_host(func, args, kwargs))
+                                     or (name.startswith(('aten.index.Tensor', 'aten.index_put')) and self.log.on(args[0]) and _bool_index(args))):
+            self.log.calls.append((name.split('.')[1], _caller()))
+        return func(*args, **(kwargs or {}))
+
+@contextlib.contextmanager
+def host_syncs(device:Optional[str]=None, # the device type whose tensors count, e.g. 'cuda'; None: every tensor (the CPU standing in for a device)
+              ):
+    "Record every place in the block where the host waits for the device: `.item()`, `.tolist()`, a tensor's `bool`, a copy to the host, a data-dependent shape."
+    log = HostSyncs(device)
+    with _SyncFunctions(log), _SyncOps(log): yield log
+

@@ -13,7 +13,7 @@ from fastcore.basics import patch
 import torch
 from torch import Tensor
 
-from .field import Field, _CHUNK, _check_finite, _check_tensor, _is_int, _log_weights, _no_autocast, _plate_sums, log_sphere_area
+from .field import Field, _check_finite, _check_tensor, _is_int, _log_weights, _no_autocast, _plate_sums, log_sphere_area, plan_for
 from .capacitor import MODES, Objective, Points, TrainingBatch, _check_L_sigma, _check_samples, _rand
 
 # %% auto #0
@@ -28,16 +28,18 @@ def plate_field(x:Tensor, # points' spatial part, [b, *shape]
                 sign:float=-1.0, # +1: a positive plate (lines leave it), -1: a negative plate (lines end on it)
                 mode:str='superposition', # 'superposition': sqrt(D+1) E/|E|; 'per_plate': PFGM's sqrt(D+1) e/(|e| + gamma)
                 gamma:float=5.0, # per_plate only
-                chunk_size:Optional[int]=None, # charges per chunk; None: chunks of about 2^23 elements
+                chunk_size:Optional[int]=None, # charges per chunk; None: the device's plan (`efm.field.plan_for`)
+                check:bool=True, # validate every input first; False: the hot path, for inputs validated before
                ) -> Field: # target (x, z) in x's dtype, and log|E| of the physical field
     "Monte-Carlo field of one charged plate at height `zq`, stable in any dimension: PFGM's Poisson field."
-    _check_plate_args(x, z, X, zq, sign, mode, gamma, chunk_size)
+    if check: _check_plate_args(x, z, X, zq, sign, mode, gamma, chunk_size)
     dt = torch.float64 if torch.float64 in (x.dtype, z.dtype, X.dtype) else torch.float32
-    D = math.prod(x.shape[1:]); n = D + 1
-    chunk = chunk_size or max(1, _CHUNK // max(D, x.shape[0]))
+    D, plan = math.prod(x.shape[1:]), plan_for(x.device); n = D + 1
+    chunk = chunk_size or max(1, plan.chunk // max(D, x.shape[0]))
     with _no_autocast(x.device):
         xf, zf = x.flatten(1).to(dt), z.to(dt)
-        m, a, S = _plate_sums(xf, zf, X, float(zq), _log_weights(q, len(X), 'q', dt, x.device), n, chunk, xf.mean(0), dt, 'X')
+        m, a, S = _plate_sums(xf, zf, X, float(zq), _log_weights(q, len(X), 'q', dt, x.device, check), n, chunk, xf.mean(0), dt, 'X',
+                              check, None if plan.host else q is None)
         ux, uz = sign * S, sign * a * (zf - zq)                                    # e^{-m} S_D E
         un = (ux.pow(2).sum(1) + uz.pow(2)).sqrt()
         if mode == 'superposition': s = torch.where(un > 0, math.sqrt(n) / un, torch.zeros_like(un))
@@ -126,11 +128,11 @@ class PFGM(Objective):
         return far_plane_prior(n, tuple(shape), self.L, self.aug, generator, dtype, device)
 
 # %% ../nbs/07_pfgm.ipynb #55dfd7bb
-def _one_plate(obj, xp, xq, b):
+def _one_plate(obj, xp, xq, b, check=True):
     "Check the plates a one-plate objective gets; return b."
     if xp is not None:
         raise ValueError(f'{obj.name} takes one plate, the data Q at z = L; its plate z = 0 is its own prior: pass xp=None (got samples of P)')
-    _check_samples('Q samples (xq)', xq)
+    if check: _check_samples('Q samples (xq)', xq)
     b = len(xq) if b is None else b
     if not 1 <= b <= len(xq): raise ValueError(f'b (training points) must be in [1, {len(xq)}], got {b}')
     return b
@@ -144,12 +146,13 @@ def batch(self:PFGM,
           bank=None, # unused
           generator:Optional[torch.Generator]=None, # source of randomness
           charges:Optional[tuple]=None, # (None, Q): the samples that carry the charge (default: xq); DDP passes every rank's
+          check:bool=True, # check the samples' values (`train` checks the first step's)
          ) -> TrainingBatch:
     "PFGM's training points (perturbed data) and the one-plate field over the step's charges there."
-    b = _one_plate(self, xp, xq, b)
+    b = _one_plate(self, xp, xq, b, check)
     Qc = xq if charges is None else charges[1]
     pts = perturbed_points(xq[:b], self.L, self.sigma, self.tau, self.M, self.aug, generator)
-    with torch.no_grad(): E = plate_field(pts.x, pts.z, Qc, self.L, mode=self.mode, gamma=self.gamma, chunk_size=self.chunk_size)
+    with torch.no_grad(): E = plate_field(pts.x, pts.z, Qc, self.L, mode=self.mode, gamma=self.gamma, chunk_size=self.chunk_size, check=check)
     return TrainingBatch(pts.x, pts.z, E, pts.outside)
 
 # %% ../nbs/07_pfgm.ipynb #5737596f
@@ -183,9 +186,10 @@ def batch(self:PFGMpp,
           bank=None, # unused
           generator:Optional[torch.Generator]=None, # source of randomness
           charges:Optional[tuple]=None, # unused: the target needs no other charges
+          check:bool=True, # check the samples' values (`train` checks the first step's)
          ) -> TrainingBatch:
     "PFGM++'s training points (the perturbation kernel) and its conditional target ((y - x)/r, 1)."
-    b = _one_plate(self, xp, xq, b)
+    b = _one_plate(self, xp, xq, b, check)
     y = xq[:b]
     pts = perturbed_points(y, self.L, self.sigma, self.tau, self.M, self.aug, generator)
     r = (self.L - pts.z).view(-1, *[1] * (y.ndim - 1))

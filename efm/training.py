@@ -57,13 +57,15 @@ def ema_update(ema:nn.Module, # the averaged copy, updated in place
                decay:float, # beta, in [0, 1)
                step:Optional[int]=None, # current step: warms the decay up as min(decay, (1+step)/(10+step))
               ) -> float: # the decay used
-    "One EMA step of `ema`'s parameters towards `model`'s."
+    "One EMA step of `ema`'s parameters towards `model`'s (one fused operation for all of them where the device has one)."
     d = decay if step is None else min(decay, (1 + step) / (10 + step))
+    pairs = [(pe, p.detach().to(pe.dtype)) for pe, p in zip(ema.parameters(), model.parameters()) if pe.is_floating_point()]
+    if pairs: torch._foreach_lerp_(*map(list, zip(*pairs)), 1 - d)
     for pe, p in zip(ema.parameters(), model.parameters()):
-        if pe.is_floating_point(): pe.lerp_(p.detach().to(pe.dtype), 1 - d)
-        else: pe.copy_(p)
+        if not pe.is_floating_point(): pe.copy_(p)
     for be, b in zip(ema.buffers(), model.buffers()): be.copy_(b)
     return d
+
 
 # %% ../nbs/03_training.ipynb #27b5a0e1
 CKPT_FORMAT = 'efm.training/1'
@@ -131,16 +133,19 @@ def prune_checkpoints(ckpt_dir:Union[str, Path], # the run's folder
     return old
 
 # %% ../nbs/03_training.ipynb #c6c7330b
-def _rng_state(g:torch.Generator) -> dict:
-    "The state of every generator a run draws from: its own `g`, torch's global one and CUDA's."
+def _rng_state(g:torch.Generator, gd:Optional[torch.Generator]=None) -> dict:
+    "The state of every generator a run draws from: its own `g` (and `gd`, its generator on the device), torch's global one and CUDA's."
     st = dict(generator=g.get_state(), torch=torch.get_rng_state())
+    if gd is not None and gd is not g: st['device_generator'] = gd.get_state()
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
-def _set_rng_state(g:torch.Generator, st:dict):
+def _set_rng_state(g:torch.Generator, st:dict, gd:Optional[torch.Generator]=None):
     "Restore the generators from `_rng_state`'s `st` (CUDA's only on as many devices as were saved)."
     g.set_state(st['generator']); torch.set_rng_state(st['torch'])
+    if gd is not None and gd is not g and 'device_generator' in st: gd.set_state(st['device_generator'])
     if 'cuda' in st and torch.cuda.is_available() and len(st['cuda']) == torch.cuda.device_count(): torch.cuda.set_rng_state_all(st['cuda'])
+
 
 # %% ../nbs/03_training.ipynb #dad1ba73
 class Sampler:
@@ -204,6 +209,16 @@ def __call__(self:Sampler,
         return x
     return self._take(n)
 
+# %% ../nbs/03_training.ipynb #fd6e9ab6
+@patch
+def draws_on(self:Sampler,
+             device, # the device training runs on
+            ) -> bool:
+    "Whether the source draws its samples on `device` itself: a tensor kept there, or a callable marked `draws_on_device = True`."
+    if isinstance(self.src, Tensor): return self.src.device == torch.device(device)
+    return callable(self.src) and getattr(self.src, 'draws_on_device', False)
+
+
 # %% ../nbs/03_training.ipynb #c8c5e122
 @patch
 def replay(self:Sampler,
@@ -231,11 +246,14 @@ class TrainConfig:
     seed: int = 0  # seeds the generator of all sampling
     amp: bool = True  # bf16 autocast when the model is on CUDA (ignored on CPU)
     ckpt_every: int = 0  # checkpoint every k steps (0: only at the end); ignored without a ckpt_dir
-    log_every: int = 10  # progress-bar update period
+    log_every: int = 10  # how often the losses are read from the device: progress bar, finiteness check
     keep: int = 3  # checkpoints kept (the newest); older ones are pruned
     gather: bool = True  # data-parallel runs: every rank's samples are charges of the target (all-gather)
+    compile: Union[bool, str] = False  # torch.compile the network: True (inductor) or the name of a backend; falls back to eager if it fails
+    channels_last: Optional[bool] = None  # convert the model's conv weights to channels_last, in place (None: on CUDA under bf16; False: leave them)
 
     def __post_init__(self): _check_config(self)  # the rules are in `_check_config`
+
 
 # %% ../nbs/03_training.ipynb #cd94f66d
 def _check_config(c:TrainConfig):
@@ -254,9 +272,16 @@ def _check_config(c:TrainConfig):
     if c.clip is not None and not c.clip > 0: raise ValueError(f'TrainConfig.clip must be None or > 0, got {c.clip}')
     if not 0 <= c.ema < 1: raise ValueError(f'TrainConfig.ema must be in [0, 1), got {c.ema}')
     if not isint(c.keep) or c.keep < 1: raise ValueError(f'TrainConfig.keep must be a positive int, got {c.keep!r}')
+    if not isinstance(c.compile, (bool, str)): raise ValueError(f'TrainConfig.compile must be True, False or the name of a torch.compile backend, got {c.compile!r}')
+    if c.channels_last not in (None, True, False): raise ValueError(f'TrainConfig.channels_last must be None, True or False, got {c.channels_last!r}')
+    if isinstance(c.compile, str):
+        import torch._dynamo
+        if c.compile not in (known := torch._dynamo.list_backends(exclude_tags=())):
+            raise ValueError(f'TrainConfig.compile: {c.compile!r} is not a torch.compile backend; choose True or one of {known}')
+
 
 # %% ../nbs/03_training.ipynb #f1995b7b
-_BOOKKEEPING = ('ckpt_every', 'log_every', 'keep')
+_BOOKKEEPING = ('ckpt_every', 'log_every', 'keep', 'compile', 'channels_last')  # free to change on resume
 
 @dataclass
 class TrainResult:
@@ -270,6 +295,7 @@ class TrainResult:
     ckpt: Optional[Path] = None  # the last checkpoint written, if any
     seconds: float = 0.0  # wall time of this call
     total_seconds: float = 0.0  # wall time of the whole run, over all resumed calls (as recorded in its checkpoints)
+    compiled: Optional[str] = None  # the torch.compile backend the network ran under to the end (None: eager, or compiling failed)
 
     @property
     def capacitor(self) -> Objective:
@@ -337,7 +363,7 @@ def _open_run(ckpt_dir:Optional[Path], resume:bool, rank:int, world:int, device)
     if world > 1: dist.barrier()
     return ckpt, st
 
-def _resume(ckpt:Path, st:dict, cfg:TrainConfig, obj:Objective, parts:dict, samplers:tuple, n:int, g:torch.Generator, until:int, rank:int, world:int) -> tuple:
+def _resume(ckpt:Path, st:dict, cfg:TrainConfig, obj:Objective, parts:dict, samplers:tuple, n:int, g:torch.Generator, until:int, rank:int, world:int, gd:Optional[torch.Generator]=None) -> tuple:
     "Check the checkpoint `st` against this run and load it into `parts`, the samplers and `g`: (step, losses, seconds so far)."
     diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _objective_diff(st, obj)
     if diff: raise ValueError(f'checkpoint {ckpt} was written with a different config: ' + '; '.join(diff))
@@ -348,7 +374,7 @@ def _resume(ckpt:Path, st:dict, cfg:TrainConfig, obj:Objective, parts:dict, samp
     if parts['bank'] is not None: parts['bank'].load_state_dict(st['bank'])
     for s, k in zip(samplers, st['draws']):
         if s is not None: s.replay(k, n)
-    _set_rng_state(g, st['rng'][rank] if world > 1 else st['rng'])
+    _set_rng_state(g, st['rng'][rank] if world > 1 else st['rng'], gd)
     if st['step'] > until: raise ValueError(f'checkpoint {ckpt} is at step {st["step"]}, past until = {until}')
     return st['step'], list(st['losses']), float(st.get('seconds', 0.0))
 
@@ -375,11 +401,14 @@ def _all_ranks(o):
     out = [None] * world; dist.all_gather_object(out, o)
     return out
 
-def _draw(sp:Optional[Sampler], sq:Sampler, n:int, g:torch.Generator, device, gather:bool) -> tuple:
+def _draw(sp:Optional[Sampler], sq:Sampler, n:int, g:torch.Generator, device, gather:bool, gd:Optional[torch.Generator]=None) -> tuple:
     "One step's samples of each plate on `device` (`xp` None for one plate) and, with `gather`, every rank's as the charges."
-    xp, xq = None if sp is None else sp(n, g).to(device), sq(n, g).to(device)
+    device = torch.device(device)
+    take = lambda s: s(n, gd if gd is not None and s.draws_on(device) else g).to(device, non_blocking=True)   # host draws: copied, no wait
+    xp, xq = None if sp is None else take(sp), take(sq)
     charges = (None if xp is None else gather_samples(xp), gather_samples(xq)) if gather else None
     return xp, xq, charges
+
 
 # %% ../nbs/03_training.ipynb #c2ce96a5
 def _live_plot():
@@ -401,6 +430,47 @@ def _progress(start:int, until:int, show:bool, plot:bool, log_every:int) -> tupl
         if update_plot is not None and (step % (10 * log_every) == 0 or step == until): update_plot(losses)
     return pb, report
 
+# %% ../nbs/03_training.ipynb #0f031791
+_NONFINITE = ('Likely causes: a learning rate too large for this network (lower lr, or raise warmup), non-finite samples from P or Q, '
+              'a network in float16 (use float32, with bf16 autocast on a GPU), or inputs so large that their squares overflow.')
+
+class _LossLog:
+    "The losses of the steps since the last read, kept on the device; `read` moves them to `losses` (one wait for the device)."
+    def __init__(self, losses:list): self.losses, self.pending = losses, []
+    def add(self, loss:Tensor): self.pending.append(loss)
+
+    def read(self, step:int, ckpt:Optional[Path]):
+        "Append the pending losses, those of the steps up to `step`; raise at a non-finite one, naming its step."
+        if not self.pending: return
+        vals = torch.stack(self.pending).tolist(); self.pending.clear()
+        start = step - len(vals); self.losses.extend(vals)
+        bad = next((i for i, v in enumerate(vals) if not math.isfinite(v)), None)
+        if bad is not None:
+            raise FloatingPointError(f'non-finite loss {vals[bad]} at step {start + bad} (losses read at step {step}); '
+                                     f'last checkpoint: {ckpt} (written before it). ' + _NONFINITE)
+
+
+# %% ../nbs/03_training.ipynb #1026e4f1
+class _Compiled:
+    "A network run through `torch.compile(backend)`; if compiling fails at the first call, the eager network from then on, with a warning."
+    def __init__(self, net:nn.Module, backend:str):
+        self.eager, self.backend = net, backend
+        self.net = torch.compile(net, backend=backend)
+    def __call__(self, x, z):
+        if self.net is self.eager: return self.eager(x, z)
+        try: return self.net(x, z)
+        except Exception as e:
+            out = self.eager(x, z)                                     # the model's own error is raised here, as without compiling
+            warnings.warn(f'torch.compile (backend {self.backend!r}) failed, so the network runs without it: {type(e).__name__}: {str(e)[:300]}')
+            self.net = self.eager
+            return out
+
+def _network(model:nn.Module, cfg:TrainConfig, device:torch.device, world:int):
+    "What the loop calls: the model, wrapped for data parallelism and compiled as `cfg` asks."
+    net = model if world == 1 else DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)  # broadcasts rank 0's weights
+    return _Compiled(net, 'inductor' if cfg.compile is True else cfg.compile) if cfg.compile else net
+
+
 # %% ../nbs/03_training.ipynb #dbd9db31
 def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to train on
           P:Union[Callable, Tensor, Iterable, None], # source of the plate z = 0: sampler `(n, generator=...)`, tensor, or iterable of batches; None for one-plate objectives
@@ -420,17 +490,19 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
     ckpt_dir, device, t0 = _ckpt_folder(ckpt_dir), params[0].device, time.time()
     sp, sq = None if P is None else Sampler(P, 'P'), Sampler(Q, 'Q')
     b_loc, B_loc = cfg.batch // world, (cfg.charges or cfg.batch) // world
+    amp = cfg.amp and device.type == 'cuda'
+    if amp if cfg.channels_last is None else cfg.channels_last: model.to(memory_format=torch.channels_last)   # a no-op without 4-d weights
     g = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # rank 0 draws what a single process draws
-    net = model if world == 1 else DDP(model, device_ids=[device.index] if device.type == 'cuda' else None)  # broadcasts rank 0's weights
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    gd = g if device.type == 'cpu' else torch.Generator(device).manual_seed(cfg.seed + 7919 * rank)  # what is drawn on the device
+    net, ema = _network(model, cfg, device, world), copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=device.type == 'cuda')
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, cfg.steps, cfg.warmup, cfg.schedule))
     parts = dict(model=model, ema=ema, opt=opt, sched=sched, bank=obj.bank())  # everything a checkpoint holds a state_dict of
     ckpt, st = _open_run(ckpt_dir, resume, rank, world, device)
-    step, losses, before = (0, [], 0.0) if ckpt is None else _resume(ckpt, st, cfg, obj, parts, (sp, sq), B_loc, g, until, rank, world)
+    step, losses, before = (0, [], 0.0) if ckpt is None else _resume(ckpt, st, cfg, obj, parts, (sp, sq), B_loc, g, until, rank, world, gd)
 
     def save():
-        rng = _all_ranks(_rng_state(g))
+        rng = _all_ranks(_rng_state(g, gd))
         if rank != 0: return checkpoint_path(ckpt_dir, step)
         p = save_checkpoint(checkpoint_path(ckpt_dir, step), dict(
             step=step, config=asdict(cfg), objective=obj.config(), **{k: None if v is None else v.state_dict() for k, v in parts.items()},
@@ -438,21 +510,22 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
         prune_checkpoints(ckpt_dir, cfg.keep)
         return p
 
-    amp, step0 = cfg.amp and device.type == 'cuda', step
+    step0, log = step, _LossLog(losses)
     steps, report = _progress(step, until, show_progress and rank == 0, plot and rank == 0, cfg.log_every)
     model.train()
     for step_i in steps:
-        xp, xq, charges = _draw(sp, sq, B_loc, g, device, world > 1 and cfg.gather)
-        tb = obj.batch(xp, xq, b=b_loc, bank=parts['bank'], generator=g, charges=charges)
+        xp, xq, charges = _draw(sp, sq, B_loc, g, device, world > 1 and cfg.gather, gd)
+        tb = obj.batch(xp, xq, b=b_loc, bank=parts['bank'], generator=gd, charges=charges, check=step_i == step0)  # values checked once
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): pred = net(tb.x, tb.z)
         loss = efm_loss(pred, tb.target)
         opt.zero_grad(set_to_none=True); loss.backward()  # DDP averages the gradients over the ranks
-        lv = _rank_mean(loss.detach().clone())
-        if not torch.isfinite(lv): raise FloatingPointError(f'non-finite loss {lv.item()} at step {step_i}; last checkpoint: {ckpt}')
+        log.add(_rank_mean(loss.detach().clone()))
         if cfg.clip is not None: torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         opt.step(); sched.step(); ema_update(ema, model, cfg.ema, step_i)
-        losses.append(lv.item()); step = step_i + 1
-        report(step, losses)
-        if ckpt_dir is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: ckpt = save()
+        step = step_i + 1
+        if step % cfg.log_every == 0 or step == until: log.read(step, ckpt); report(step, losses)   # the only wait for the device
+        if ckpt_dir is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: log.read(step, ckpt); ckpt = save()
     if ckpt_dir is not None and (step > step0 or ckpt is None): ckpt = save()  # a finished run resumed: nothing new to write
-    return TrainResult(model, ema, losses, step, cfg, obj, ckpt, time.time() - t0, before + time.time() - t0)
+    compiled = net.backend if isinstance(net, _Compiled) and net.net is not net.eager else None
+    return TrainResult(model, ema, losses, step, cfg, obj, ckpt, time.time() - t0, before + time.time() - t0, compiled)
+
