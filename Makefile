@@ -28,7 +28,7 @@ $(STAMP): settings.ini setup.py Makefile
 	$(BIN)/python -m pip install -q $(TORCH) $(NBDEV)
 	$(BIN)/python -m pip install -q $(DOCS)
 	$(BIN)/python -m pip install -q --no-deps $(FILES)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,flow-matching]'  # flow-matching: only for 01a_cfm's optional comparison
 	@touch $(STAMP)
 
 demo: $(STAMP)

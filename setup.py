@@ -38,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
     install_requires=_reqs('requirements'),
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'flow-matching': _reqs('flow_matching_requirements')},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),

@@ -14,8 +14,8 @@ import ot
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from fastprogress.fastprogress import progress_bar
 
+from .checks import progress
 from .data import data_root, mnist
 
 # %% auto #0
@@ -150,7 +150,7 @@ def train_digit_classifier(root=None, # MNIST folder (see `efm.data.data_root`)
     steps = [(e, i) for e in range(epochs) for i in range(0, n, batch)]
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 - t / len(steps))  # linear decay to 0
     perm = None
-    for e, i in (progress_bar(steps) if show_progress else steps):
+    for e, i in (progress(steps) if show_progress else steps):
         if i == 0: perm = torch.randperm(n, generator=g)
         idx = perm[i:i + batch]
         x = _mnist_pm1(tr, idx)

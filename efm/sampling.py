@@ -11,9 +11,9 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor
 import matplotlib.pyplot as plt
-from fastprogress.fastprogress import progress_bar
 from torchdiffeq import odeint
 
+from .checks import progress
 from .field import Field
 
 # %% auto #0
@@ -237,7 +237,7 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
     on = torch.ones(b, dtype=torch.bool, device=x.device)
     states = [(x.clone(), zc.clone())] if trajectory else None
     rec = (lambda x, z: states.append((x.clone(), z.clone()))) if trajectory else (lambda x, z: None)
-    pbar = (lambda it: progress_bar(it, leave=False)) if show_progress else (lambda it: it)
+    pbar = (lambda it: progress(it, leave=False)) if show_progress else (lambda it: it)
     if method == 'dopri5':
         segs = torch.linspace(z0, z1, steps + 1, dtype=x.dtype, device=x.device)
         _zclock_adaptive(E, x, zc, on, segs, min_cos, rtol, atol, rec, pbar)

@@ -13,9 +13,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from fastprogress.fastprogress import progress_bar
 from fastcore.basics import patch
 
+from .checks import progress
 from .field import Field
 from .capacitor import Capacitor, Objective
 
@@ -423,7 +423,7 @@ def _live_plot():
 def _progress(start:int, until:int, show:bool, plot:bool, log_every:int) -> tuple:
     "The steps to run (a progress bar when `show`) and `report(step, losses)`, which updates the bar and the live plot."
     show, plot = show and until > start, plot and until > start
-    pb = progress_bar(range(start, until)) if show else range(start, until)
+    pb = progress(range(start, until)) if show else range(start, until)
     update_plot = _live_plot() if plot else None
     def report(step, losses):
         if show and (step % log_every == 0 or step == until): pb.comment = f'loss {sum(losses[-log_every:]) / len(losses[-log_every:]):.4f}'
