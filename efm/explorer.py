@@ -4,7 +4,6 @@
 
 # %% ../nbs/09_explorer.ipynb #642bd148
 from __future__ import annotations
-import math, numbers
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -12,6 +11,7 @@ import torch
 from torch import Tensor
 import matplotlib.pyplot as plt
 
+from .checks import integer, real
 from .data import TOYS
 from .field import Field, FieldLines, capacitor_field, coulomb_field, field_lines
 from .sampling import Transport, show_transport, transport
@@ -26,7 +26,7 @@ def bimodal_1d(n:int, # number of samples
                std:float=0.4, # std of each mode
               ) -> Tensor: # [n, 2], second coordinate 0
     "A 1-D mixture of N(-shift, std^2) and N(+shift, std^2), embedded in the plane as (x_1, 0)."
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f'n must be a positive int, got {n!r}')
+    n = integer(n, 'n', 1)
     side = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
     return torch.stack([shift * side + std * torch.randn(n, generator=generator), torch.zeros(n)], 1)
 
@@ -43,27 +43,25 @@ class ExplorerState:
     lines: bool = True  # draw field lines (D = 1) and paths (D = 2)
     mapped: bool = True  # draw samples of P carried to z = L
     n_lines: int = 15  # field lines in the D = 1 picture
-    steps: int = 20  # Euler steps of the D = 2 transport
+    clock_steps: int = 20  # Euler steps of the D = 2 transport (on the clock z)
     seed: int = 0  # seed of every draw
 
 # %% ../nbs/09_explorer.ipynb #8ef04889
-def _check_state(s):
-    "Raise a clear error for settings the explorer cannot draw."
+def _check_state(s) -> ExplorerState:
+    "The settings with `L` as a float and the counts as ints, or a clear error for settings the explorer cannot draw."
     if not isinstance(s, ExplorerState): raise TypeError(f'state must be an ExplorerState, got {type(s).__name__}')
-    if isinstance(s.L, bool) or not isinstance(s.L, numbers.Real) or not (math.isfinite(s.L) and s.L > 0):
-        raise ValueError(f'L (plate separation) must be a finite number > 0, got L={s.L!r}')
-    for name in ('P', 'Q'):
-        v = getattr(s, name)
-        if v not in DISTRIBUTIONS: raise ValueError(f'unknown distribution {name}={v!r}; choose one of {sorted(DISTRIBUTIONS)}')
-    for name in ('n', 'n_lines', 'steps'):
-        v = getattr(s, name)
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f'{name} must be a positive int, got {name}={v!r}')
+    try: L = real(s.L, 'L', 0, low_open=True)
+    except ValueError: raise ValueError(f'L (plate separation) must be a finite number > 0, got L={s.L!r}') from None
+    for name, v in (('P', s.P), ('Q', s.Q)):
+        if not isinstance(v, str) or v not in DISTRIBUTIONS:
+            raise ValueError(f'unknown distribution {name}={v!r}; choose one of {sorted(DISTRIBUTIONS)}')
+    return replace(s, L=L, **{k: integer(getattr(s, k), k, 1) for k in ('n', 'n_lines', 'clock_steps')})
 
 # %% ../nbs/09_explorer.ipynb #e1faf670
 def _plane_field(P, Q, L):
     "The D = 1 capacitor's field in the (x, z) plane by direct superposition: +1/n at (P_1, 0), -1/m at (Q_1, L)."
-    C = torch.cat([torch.stack([P[:, 0], torch.zeros(len(P))], 1), torch.stack([Q[:, 0], torch.full((len(Q),), float(L))], 1)]).double()
+    C = torch.cat([torch.stack([P[:, 0], torch.zeros(len(P))], 1),
+                   torch.stack([Q[:, 0], torch.full((len(Q),), float(L))], 1)]).double()
     q = torch.cat([torch.full((len(P),), 1 / len(P)), torch.full((len(Q),), -1 / len(Q))]).double()
     def E(x, z):
         F = coulomb_field(torch.stack([x[:, 0].double(), z.double()], 1), C, q)
@@ -74,22 +72,22 @@ def _plane_field(P, Q, L):
 @dataclass
 class ExplorerData:
     "What `render` draws for one state."
-    state: ExplorerState  # the settings
+    state: ExplorerState  # the settings, checked (`L` a float, the counts ints)
     P: Tensor  # charges of the plate z = 0, [n, 2]
     Q: Tensor  # charges of the plate z = L, [n, 2]
     src: Tensor  # fresh samples of P, the starts of the D = 2 transport, [n, 2]
     lines: Optional[FieldLines]  # field lines of the D = 1 capacitor (None when not asked for)
-    moved: Optional[Transport]  # src carried to z = L in D = 2 (None when neither lines nor mapped samples are asked for)
+    moved: Optional[Transport]  # src carried to z = L in D = 2 (None when neither lines nor mapped samples are drawn)
     moved_1d: Optional[Transport]  # src's first coordinate carried to z = L in D = 1 (None unless mapped)
 
 # %% ../nbs/09_explorer.ipynb #6aab2550
 def update(s:ExplorerState, # the settings
           ) -> ExplorerData: # charges, field lines, transported samples
     "Draw the charges and compute the field lines and the transport for the settings `s`."
-    _check_state(s)
+    s = _check_state(s)
     g = torch.Generator().manual_seed(s.seed)
     P, Q, src = (DISTRIBUTIONS[name](s.n, generator=g) for name in (s.P, s.Q, s.P))
-    L, eps = float(s.L), min(0.01, s.L / 10)
+    L, eps = s.L, min(0.01, s.L / 10)
     E1 = lambda x, z: capacitor_field(x, z, P[:, :1], Q[:, :1], L)
     E2 = lambda x, z: capacitor_field(x, z, P, Q, L)
     lines = moved = moved_1d = None
@@ -97,8 +95,8 @@ def update(s:ExplorerState, # the settings
         x0 = torch.quantile(P[:, 0].double(), torch.linspace(0.03, 0.97, s.n_lines).double())
         z0 = torch.full_like(x0, eps); z0[::3] = -eps                            # every third line: from the back face
         lines = field_lines(_plane_field(P, Q, L), x0, z0, L, ds=0.02 * min(L, 1.0), steps=600)
-    if s.lines or s.mapped: moved = transport(E2, src, L, eps=eps, steps=s.steps, trajectory=s.lines)
-    if s.mapped: moved_1d = transport(E1, src[:, :1], L, eps=eps, steps=s.steps)
+    if s.lines or s.mapped: moved = transport(E2, src, L, eps=eps, clock_steps=s.clock_steps, trajectory=s.lines)
+    if s.mapped: moved_1d = transport(E1, src[:, :1], L, eps=eps, clock_steps=s.clock_steps)
     return ExplorerData(s, P, Q, src, lines, moved, moved_1d)
 
 # %% ../nbs/09_explorer.ipynb #f7ff537d
@@ -112,17 +110,20 @@ def _draw_1d(ax, d):
     ax.axhline(0, color='k', lw=2); ax.axhline(L, color='k', lw=2)
     ax.plot(d.P[:, 0], torch.zeros(len(d.P)), '|', color='C1', ms=10, alpha=0.4)
     ax.plot(d.Q[:, 0], torch.full((len(d.Q),), L), '|', color='C2', ms=10, alpha=0.4)
-    if d.moved_1d is not None: ax.plot(d.moved_1d.x[:, 0], torch.full((len(d.src),), 1.08 * L), '|', color='C3', ms=10, alpha=0.4)
+    if d.moved_1d is not None:
+        ax.plot(d.moved_1d.x[:, 0], torch.full((len(d.src),), 1.08 * L), '|', color='C3', ms=10, alpha=0.4)
     left = 0 if d.lines is None else int(d.lines.left_gap.sum())
+    said = 'no lines' if d.lines is None else f'{left} of {d.lines.path.shape[1]} lines left the gap'
     ax.set(xlabel='first data coordinate $x_1$', ylabel='extra coordinate $z$', ylim=(-0.25 * L, 1.25 * L),
-           title=f'D = 1, L = {L:g}: ' + ('no lines' if d.lines is None else f'{left} of {d.lines.path.shape[1]} lines left the gap'))
+           title=f'D = 1, L = {L:g}: ' + said)
 
 def _draw_2d(ax, d):
     "The D = 2 capacitor seen from above: samples of P, charges of Q, mapped samples."
     m = d.moved
-    title = f'D = 2, {d.state.n} charges per plate' + ('' if m is None else f': {m.n_off_clock} off the z-clock, {m.n_lost} lost')
+    said = '' if m is None else f': {m.n_off_clock} off the z-clock, {m.n_lost} lost'
     show_transport(d.src, d.Q, mapped=m.x if d.state.mapped else None,
-                   trajectory=m.trajectory if d.state.lines else None, ax=ax, title=title)
+                   trajectory=m.trajectory if d.state.lines else None, ax=ax,
+                   title=f'D = 2, {d.state.n} charges per plate' + said)
 
 # %% ../nbs/09_explorer.ipynb #40c1618c
 def render(s:ExplorerState, # the settings
@@ -140,8 +141,7 @@ def explorer(state:Optional[ExplorerState]=None, # initial settings (default `Ex
     "An ipywidgets explorer of the capacitor: change L, the charges, P and Q, and what is drawn."
     import ipywidgets as W
     from IPython.display import display
-    s0 = state or ExplorerState()
-    _check_state(s0)
+    s0 = _check_state(state or ExplorerState())
     names = sorted(DISTRIBUTIONS)
     w = dict(L=W.FloatLogSlider(value=s0.L, base=10, min=-1, max=1, step=0.05, description='L'),
              n=W.IntSlider(value=s0.n, min=16, max=512, step=16, description='charges'),

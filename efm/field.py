@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
-import collections, contextlib, numbers, os, sys
+import collections, contextlib, os, sys
 from typing import Callable, Optional
 
 import torch
@@ -14,46 +14,18 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from .checks import choice, finite, integer, real, tensor
+
 # %% auto #0
-__all__ = ['PLANS', 'Field', 'log_sphere_area', 'sphere_area', 'coulomb_field', 'Flux', 'sphere_flux', 'box_flux', 'divergence',
-           'FieldLines', 'field_lines', 'show_field_lines', 'Plan', 'plan_for', 'use_plan', 'capacitor_field',
-           'HostSyncs', 'host_syncs']
-
-# %% ../nbs/00_field.ipynb #7851006a
-@dataclass
-class Field:
-    "An electric field, or a network's estimate of it, at points `(x, z)` of the (D+1)-dimensional space."
-    x: Tensor  # spatial components, [b, *shape]
-    z: Tensor  # component along the extra axis z, [b]
-    log_norm: Optional[Tensor] = None  # log|E| of the physical field where known, [b]; None for networks
-
-    def __post_init__(self):
-        if self.z.ndim != 1 or self.x.ndim < 2 or self.x.shape[0] != self.z.shape[0]:
-            raise ValueError(f'Field: x must be [b, *shape] and z [b]; got x {tuple(self.x.shape)}, z {tuple(self.z.shape)}')
-
-    @property
-    def D(self) -> int:
-        "Dimension of the data space (product of the trailing shape of `x`)."
-        return math.prod(self.x.shape[1:])
-
-    def flat(self) -> Tensor:
-        "The field as one `[b, D+1]` tensor: `x` flattened, `z` appended last."
-        return torch.cat([self.x.flatten(1), self.z[:, None].to(self.x.dtype)], dim=1)
-
-    def norm(self) -> Tensor:
-        "Euclidean norm of `(x, z)` as stored, `[b]`."
-        return self.flat().norm(dim=1)
-
-# %% ../nbs/00_field.ipynb #8563179e
-def _check_dim(n, name='n'):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f'{name} must be a positive int, got {n!r}')
+__all__ = ['PLANS', 'MODES', 'log_sphere_area', 'sphere_area', 'coulomb_field', 'Flux', 'sphere_flux', 'box_flux', 'divergence',
+           'Field', 'FieldLines', 'field_lines', 'show_field_lines', 'reach', 'Plan', 'plan_for', 'use_plan',
+           'capacitor_field', 'plate_field', 'HostSyncs', 'host_syncs']
 
 # %% ../nbs/00_field.ipynb #628a9d29
 def log_sphere_area(n:int, # dimension of the space, >= 1
                    ) -> float: # log of the area of the unit sphere in R^n
     "Log of the area of the unit sphere in R^n, `log 2 + n/2 log pi - lgamma(n/2)`, stable for any n."
-    _check_dim(n)
+    n = integer(n, 'n', 1)
     return math.log(2) + 0.5 * n * math.log(math.pi) - math.lgamma(0.5 * n)
 
 def sphere_area(n:int, # dimension of the space, >= 1
@@ -61,29 +33,19 @@ def sphere_area(n:int, # dimension of the space, >= 1
     "Area of the unit sphere in R^n: 2 pi^{n/2} / Gamma(n/2)."
     return math.exp(log_sphere_area(n))
 
-# %% ../nbs/00_field.ipynb #8afd86ba
-def _check_tensor(t, name, ndim=None):
-    if not isinstance(t, Tensor): raise TypeError(f'{name} must be a Tensor, got {type(t).__name__}')
-    if not t.is_floating_point(): raise TypeError(f'{name} must be a floating-point tensor, got {name} {t.dtype}')
-    if ndim is not None and t.ndim != ndim:
-        raise ValueError(f'{name} must have {ndim} dims, got {name} {tuple(t.shape)}')
-
-def _check_finite(t, name):
-    if not bool(torch.isfinite(t).all()): raise ValueError(f'{name} has non-finite values ({name} {tuple(t.shape)})')
-
 # %% ../nbs/00_field.ipynb #4c372575
 def coulomb_field(points:Tensor, # where to evaluate the field, [b, n]
                   charges:Tensor, # positions of the point charges, [N, n]
                   q:Optional[Tensor]=None, # charges, [N]; default 1 each
                  ) -> Tensor: # the field E at `points`, [b, n]
     "Coulomb field of point charges in R^n by direct superposition."
-    _check_tensor(points, 'points', 2); _check_tensor(charges, 'charges', 2)
+    tensor(points, 'points', 2); tensor(charges, 'charges', 2)
     if points.shape[1] != charges.shape[1] or charges.shape[0] == 0:
         raise ValueError(f'points must be [b, n] and charges [N >= 1, n]; got points {tuple(points.shape)}, charges {tuple(charges.shape)}')
     if q is None: q = torch.ones(charges.shape[0], dtype=charges.dtype, device=charges.device)
-    _check_tensor(q, 'q', 1)
+    tensor(q, 'q', 1)
     if q.shape[0] != charges.shape[0]: raise ValueError(f'q must be [N] = [{charges.shape[0]}]; got q {tuple(q.shape)}')
-    for t, name in ((points, 'points'), (charges, 'charges'), (q, 'q')): _check_finite(t, name)
+    for t, name in ((points, 'points'), (charges, 'charges'), (q, 'q')): finite(t, name)
     n = points.shape[1]
     d = points[:, None, :] - charges[None, :, :]                      # [b, N, n]
     r2 = torch.einsum('bNk,bNk->bN', d, d)
@@ -108,8 +70,7 @@ def _mc_flux(En, area):
     return Flux(area * En.mean().item(), area * En.std().item() / math.sqrt(len(En)))
 
 def _check_flux_args(n, k, size, name):
-    _check_dim(n); _check_dim(k, 'k')
-    if not (isinstance(size, numbers.Real) and math.isfinite(size) and size > 0): raise ValueError(f'{name} must be > 0, got {size!r}')
+    integer(n, 'n', 1); integer(k, 'k', 1); real(size, name, 0, low_open=True)
 
 # %% ../nbs/00_field.ipynb #b331fb87
 def sphere_flux(E:Callable, # field function: points [k, n] -> E [k, n]
@@ -148,10 +109,35 @@ def divergence(E:Callable, # field function: points [b, n] -> E [b, n]
                points:Tensor, # where, [b, n]
               ) -> Tensor: # div E at each point, [b]
     "Divergence of a field function by autograd (one backward pass per coordinate)."
-    _check_tensor(points, 'points', 2)
+    tensor(points, 'points', 2)
     p = points.detach().clone().requires_grad_(True)
     out = E(p)
     return sum(torch.autograd.grad(out[:, i].sum(), p, retain_graph=True)[0][:, i] for i in range(p.shape[1]))
+
+# %% ../nbs/00_field.ipynb #7851006a
+@dataclass
+class Field:
+    "An electric field, or a network's estimate of it, at points `(x, z)` of the (D+1)-dimensional space."
+    x: Tensor  # spatial components, [b, *shape]
+    z: Tensor  # component along the extra axis z, [b]
+    log_norm: Optional[Tensor] = None  # log|E| of the physical field where known, [b]; None for networks
+
+    def __post_init__(self):
+        if self.z.ndim != 1 or self.x.ndim < 2 or self.x.shape[0] != self.z.shape[0]:
+            raise ValueError(f'Field: x must be [b, *shape] and z [b]; got x {tuple(self.x.shape)}, z {tuple(self.z.shape)}')
+
+    @property
+    def D(self) -> int:
+        "Dimension of the data space (product of the trailing shape of `x`)."
+        return math.prod(self.x.shape[1:])
+
+    def flat(self) -> Tensor:
+        "The field as one `[b, D+1]` tensor: `x` flattened, `z` appended last."
+        return torch.cat([self.x.flatten(1), self.z[:, None].to(self.x.dtype)], dim=1)
+
+    def norm(self) -> Tensor:
+        "Euclidean norm of `(x, z)` as stored, `[b]`."
+        return self.flat().norm(dim=1)
 
 # %% ../nbs/00_field.ipynb #0e88aa2e
 @dataclass
@@ -169,7 +155,7 @@ def field_lines(field:Callable, # field function (x [k, 1], z [k]) -> Field
                 steps:int=1000, # maximal number of steps
                ) -> FieldLines:
     "Trace field lines in the (x, z) plane by arc length (midpoint rule) until they cross z = L."
-    _check_tensor(x0, 'x0', 1); _check_tensor(z0, 'z0', 1)
+    tensor(x0, 'x0', 1); tensor(z0, 'z0', 1)
     if x0.shape != z0.shape: raise ValueError(f'x0 and z0 must both be [k]; got x0 {tuple(x0.shape)}, z0 {tuple(z0.shape)}')
     def v(p):
         F = field(p[:, :1], p[:, 1]).flat()
@@ -225,12 +211,12 @@ def _merge(acc, new):
 def _check_rows(t, s, X, name):
     if not bool(torch.isfinite(t).all()): raise ValueError(f'{name} has non-finite values (rows {s}..{s + len(t) - 1} of {name} {tuple(X.shape)})')
 
-def _reach(n, dt):
+def reach(n, dt):
     "Largest |coordinate| of points and charges that keeps every squared distance in R^n finite in dt: (2R)^2 n = max/4."
     return math.sqrt(torch.finfo(dt).max / (16 * n))
 
 def _too_far(Xr, s, X, name, xo, z):
-    "Raise for a chunk Xr (rows s.. of X): a non-finite row, or the row that lies beyond `_reach`, named with its distance in units of the points'."
+    "Raise for a chunk Xr (rows s.. of X): a non-finite row, or the row that lies beyond `reach`, named with its distance in units of the points'."
     _check_rows(Xr, s, X, name)
     a = Xr.abs().amax(1); i = int(a.argmax()); pts = max(xo.abs().max().item(), z.abs().max().item())
     far = f'{a[i].item() / pts:.1e} times as far out as the farthest point' if pts > 0 else f'{a[i].item():.1e} out, the points at 0'
@@ -245,7 +231,7 @@ def _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name, host=True, check
     if host and not bool(shift.square().sum() > xx.mean()): xf, xx, shift = xo, torch.linalg.vecdot(xo, xo), None  # centring would not pay
     b, D = xf.shape
     dz2, rows, tiny, low = (z - zq).square(), torch.arange(b, device=xf.device), torch.finfo(dt).tiny, torch.finfo(dt).min
-    far = 4 * D * _reach(n, dt) ** 2                                              # |X_c|^2 of a charge within reach, centred
+    far = 4 * D * reach(n, dt) ** 2                                              # |X_c|^2 of a charge within reach, centred
     lo = math.log(tiny) + 1                                                       # exp below lo: 0 (exp's slow underflow path avoided)
     base, floor = (xx + dz2)[:, None], dz2.clamp_min(tiny)[:, None]                # r^2 = |x|^2 + dz^2 + |X|^2 - 2 x.X >= max(dz^2, tiny)
     acc = None
@@ -285,7 +271,7 @@ def _half_power(t, n):
 def _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name, direct_chunk=2**19, check=True, uniform=None):
     "Direct route: (m, a, S) of one plate from the differences x - X_i themselves, [D, b, c] per chunk of charges."
     b, D = xo.shape
-    r0, big, far = ((z - zq).square() + torch.finfo(dt).tiny)[:, None], torch.finfo(dt).max, _reach(n, dt)   # dz^2 (+ tiny: r^2 > 0)
+    r0, big, far = ((z - zq).square() + torch.finfo(dt).tiny)[:, None], torch.finfo(dt).max, reach(n, dt)   # dz^2 (+ tiny: r^2 > 0)
     if uniform is None: uniform = bool((logq == logq[0]).all())                   # (the device path passes it: no question to the device)
     xT, qf = xo.T.contiguous(), torch.exp(logq * (-2 / n))                        # rho_i = r_i^2 q_i^(-2/n)
     c = max(1, min(chunk, direct_chunk // (b * D)))
@@ -306,6 +292,20 @@ def _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name, direct_chunk=2**19, che
         acc = _merge(acc, (m, w.sum(1), S))
     return acc
 
+
+# %% ../nbs/00_field.ipynb #a5725372
+def _sums_autograd(xo, z, X, zq, logq, n, chunk, dt):
+    "Differentiable route: (m, a, S) of one plate from out-of-place operations, [b, c, D] per chunk; m is a constant to autograd."
+    tiny, acc = torch.finfo(dt).tiny, None
+    chunk = max(1, min(chunk, plan_for(xo.device).chunk // max(1, xo.shape[0] * xo.shape[1])))
+    for s in range(0, X.shape[0], chunk):
+        d = xo[:, None, :] - X[s:s + chunk].flatten(1).to(dt)[None]                 # x - X_i, [b, c, D]
+        lw = logq[s:s + chunk] - 0.5 * n * ((d * d).sum(-1) + (z - zq)[:, None] ** 2).clamp_min(tiny).log()
+        m = lw.detach().amax(1); w = torch.exp(lw - m.clamp_min(torch.finfo(dt).min)[:, None])
+        acc = _merge(acc, (m, w.sum(1), (w[:, :, None] * d).sum(1)))
+    return acc
+
+def _wants_grad(*ts) -> bool: return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in ts)
 
 # %% ../nbs/00_field.ipynb #4febf1a7
 @dataclass(frozen=True)
@@ -335,6 +335,7 @@ def use_plan(device_type:Optional[str]=None, # whose plan to change ('cpu', 'cud
 def _plate_sums(xo, z, X, zq, logq, n, chunk, shift, dt, name, check=True, uniform=None):
     "Streaming log-space sums over one plate's charges X [N, *shape] at height zq: (m, a, S), a = sum w, S = sum w (x - X_i), w = e^{lw - m}."
     plan = plan_for(xo.device)
+    if _wants_grad(xo, z, X, logq): return _sums_autograd(xo, z, X, zq, logq, n, chunk, dt)
     if 0 < xo.shape[1] <= plan.direct_D: return _sums_direct(xo, z, X, zq, logq, n, chunk, dt, name, plan.direct_chunk, check, uniform)
     return _sums_matmul(xo, z, X, zq, logq, n, chunk, shift, dt, name, plan.host, check)
 
@@ -344,16 +345,16 @@ def _direct_up_to(D:int):
 
 
 # %% ../nbs/00_field.ipynb #e80dc1cd
-_MODES = ('superposition', 'per_plate')
+MODES = ('superposition', 'per_plate')
 
 def _log_weights(qw, N, name, dt, device, check=True):
     "log of the normalised charges of one plate (total 1), [N]."
     if qw is None: return torch.full((N,), -math.log(N), dtype=dt, device=device)
     if check:
-        _check_tensor(qw, name, 1)
+        tensor(qw, name, 1)
         if qw.shape[0] != N: raise ValueError(f'{name} must be [N] = [{N}] (one weight per charge); got {name} {tuple(qw.shape)}')
         if qw.device != device: raise ValueError(f'{name} is on {qw.device}, the charges on {device}')
-        _check_finite(qw, name)
+        finite(qw, name)
         if bool((qw < 0).any()) or not qw.to(dt).sum() > 0: raise ValueError(f'{name} must be non-negative with a positive sum; got {name} {tuple(qw.shape)}')
     qw = qw.to(dt)
     return qw.log() - qw.sum().log()
@@ -375,28 +376,26 @@ def _targets(z, L, n, sums, mode, gamma):
 
 
 # %% ../nbs/00_field.ipynb #1d1fc9fa
-def _is_int(v): return not isinstance(v, bool) and isinstance(v, numbers.Integral)
+def _check_points(x, z, names=('x', 'z')):
+    "The points of any field estimator: a floating [b, *shape] x with b >= 1 and a matching [b] z, finite."
+    tensor(x, names[0]); tensor(z, names[1])
+    if x.ndim < 2 or x.shape[0] < 1: raise ValueError(f'x must be [b, *shape] with b >= 1; got x {tuple(x.shape)}')
+    if z.shape != x.shape[:1]: raise ValueError(f'z must be [b] = [{x.shape[0]}] as x {tuple(x.shape)}; got z {tuple(z.shape)}')
+    if z.device != x.device: raise ValueError(f'z is on {z.device}, x on {x.device}')
+    finite(x, names[0]); finite(z, names[1])
+
+def _check_charges(X, name, x):
+    "A plate's charges: a floating [N >= 1, *shape] tensor with the trailing shape of the points x, on their device."
+    tensor(X, name)
+    if X.shape[1:] != x.shape[1:]: raise ValueError(f'{name} must be [N, *shape] with the trailing shape of x {tuple(x.shape)}; got {name} {tuple(X.shape)}')
+    if X.shape[0] == 0: raise ValueError(f'{name} is empty: {name} {tuple(X.shape)}')
+    if X.device != x.device: raise ValueError(f'{name} is on {X.device}, x on {x.device}')
 
 def _check_capacitor_args(x, z, P, Q, L, mode, gamma, chunk_size):
     "Validate `capacitor_field`'s arguments (naming them and their shapes); return L as a float."
-    for name, t in (('x', x), ('z', z), ('P', P), ('Q', Q)): _check_tensor(t, name)
-    if x.ndim < 2 or x.shape[0] < 1: raise ValueError(f'x must be [b, *shape] with b >= 1; got x {tuple(x.shape)}')
-    if z.shape != x.shape[:1]: raise ValueError(f'z must be [b] = [{x.shape[0]}] as x {tuple(x.shape)}; got z {tuple(z.shape)}')
-    for name, C in (('P', P), ('Q', Q)):
-        if C.shape[1:] != x.shape[1:]: raise ValueError(f'{name} must be [N, *shape] with the trailing shape of x {tuple(x.shape)}; got {name} {tuple(C.shape)}')
-        if C.shape[0] == 0: raise ValueError(f'{name} is empty: {name} {tuple(C.shape)}')
-    for name, t in (('z', z), ('P', P), ('Q', Q)):
-        if t.device != x.device: raise ValueError(f'{name} is on {t.device}, x on {x.device}')
-    if isinstance(L, Tensor) and L.numel() == 1: L = L.item()
-    if isinstance(L, bool) or not isinstance(L, numbers.Real): raise TypeError(f'L must be a real number, got {type(L).__name__}')
-    if not (math.isfinite(L) and L > 0): raise ValueError(f'L must be finite and > 0, got L={L}')
-    if mode not in _MODES: raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not (math.isfinite(gamma) and gamma >= 0):
-        raise ValueError(f'gamma must be a finite number >= 0, got gamma={gamma!r}')
-    if chunk_size is not None and not (_is_int(chunk_size) and chunk_size >= 1):
-        raise ValueError(f'chunk_size must be a positive int or None, got {chunk_size!r}')
-    _check_finite(x, 'x'); _check_finite(z, 'z')
-    return float(L)
+    _check_points(x, z); _check_charges(P, 'P', x); _check_charges(Q, 'Q', x)
+    choice(mode, 'mode', MODES); real(gamma, 'gamma', 0); integer(chunk_size, 'chunk_size', 1, none=True)
+    return real(L, 'L', 0, low_open=True)
 
 # %% ../nbs/00_field.ipynb #73b290ac
 def _no_autocast(device):
@@ -405,12 +404,12 @@ def _no_autocast(device):
 
 # %% ../nbs/00_field.ipynb #ecd8be9d
 def _scale(xf, zf, L, n, dt):
-    "A power of two c that takes the points' median |coordinate| into [1/2, 1) when it lies outside [2^-16, 2^16], else 1; x, z and L checked against `_reach`."
+    "A power of two c that takes the points' median |coordinate| into [1/2, 1) when it lies outside [2^-16, 2^16], else 1; x, z and L checked against `reach`."
     p = torch.maximum(xf.abs().amax(1), zf.abs()) if xf.shape[1] else zf.abs()  # each point's largest |coordinate|, [b]
     s, top = torch.stack([p.median(), p.max()]).tolist()
     e = math.frexp(s)[1] if s > 0 and not 2**-16 <= s <= 2**16 else 0
     c = math.ldexp(1.0, -max(-120, min(120, e)))
-    R = _reach(n, dt) / c                                                         # in the inputs' units
+    R = reach(n, dt) / c                                                         # in the inputs' units
     if top > R:
         i = int(p.argmax()); what = f'z[{i}]' if zf[i].abs().item() == top else f'x row {i}'
         raise ValueError(f'{what} reaches {top:.1e}, beyond {R:.1e} for points of median scale {s:.1e}: its squared distances overflow {dt}; '
@@ -422,6 +421,17 @@ def _scale_on_device(xf, zf):
     "The device's c: the power of two (a 0-d tensor) that takes the points' median |coordinate| into [1/2, 1), always; nothing waits for the host."
     p = torch.maximum(xf.abs().amax(1), zf.abs()) if xf.shape[1] else zf.abs()
     return torch.ldexp(torch.ones((), dtype=xf.dtype, device=xf.device), -torch.frexp(p.median()).exponent.clamp(-120, 120))
+
+def _rescaled(xf, zf, top, n, dt, plan, check):
+    "(c, xf c, zf c): the plan's scale (`_scale` on the host, and whenever checking; `_scale_on_device` on a device) applied to the points."
+    c = _scale(xf, zf, top, n, dt) if plan.host or check else 1.0                # `top`: the farthest plate, checked against the reach
+    if not plan.host: c = _scale_on_device(xf, zf)                              # a device decides nothing on the host: c is a tensor
+    return (c, xf, zf) if isinstance(c, float) and c == 1 else (c, xf * c, zf * c)
+
+def _unscaled_log(log_norm, c, D):
+    "log|E| back in the inputs' units: |E| scales as length^-D."
+    if isinstance(c, float) and c == 1: return log_norm
+    return (log_norm.double() + D * (math.log(c) if isinstance(c, float) else c.double().log())).to(log_norm.dtype)
 
 
 # %% ../nbs/00_field.ipynb #c5f41888
@@ -444,18 +454,55 @@ def capacitor_field(x:Tensor, # points' spatial part, [b, *shape]
     chunk = chunk_size or max(1, plan.chunk // max(D, x.shape[0]))
     with _no_autocast(x.device):
         lqP, lqQ = _log_weights(qP, len(P), 'qP', dt, x.device, check), _log_weights(qQ, len(Q), 'qQ', dt, x.device, check)
-        xf, zf = x.flatten(1).to(dt), z.to(dt)
-        c = _scale(xf, zf, L, n, dt) if plan.host or check else 1.0             # 1 unless the points' scale is extreme; checks the reach
-        if not plan.host: c = _scale_on_device(xf, zf)                           # a device decides nothing on the host: c is a tensor
-        if not (isinstance(c, float) and c == 1): xf, zf, L, P, Q = xf * c, zf * c, L * c, P.to(dt) * c, Q.to(dt) * c   # exact: a power of two
+        c, xf, zf = _rescaled(x.flatten(1).to(dt), z.to(dt), L, n, dt, plan, check)   # c: 1 unless the scale is extreme (host plan)
+        if not (isinstance(c, float) and c == 1): L, P, Q = L * c, P.to(dt) * c, Q.to(dt) * c   # exact: c is a power of two
         shift, uniform = xf.mean(0), (None, None) if plan.host else (qP is None, qQ is None)
         sums = (_plate_sums(xf, zf, P, 0.0, lqP, n, chunk, shift, dt, 'P', check, uniform[0]),
                 _plate_sums(xf, zf, Q, L, lqQ, n, chunk, shift, dt, 'Q', check, uniform[1]))
         tx, tz, log_norm = _targets(zf, L, n, sums, mode, gamma * c)             # gamma is a length
-        if not (isinstance(c, float) and c == 1):                                # |E| scales as length^-D
-            log_norm = (log_norm.double() + D * (math.log(c) if isinstance(c, float) else c.double().log())).to(log_norm.dtype)
-    return Field(tx.reshape(x.shape).to(x.dtype), tz.to(x.dtype), log_norm)
+    return Field(tx.reshape(x.shape).to(x.dtype), tz.to(x.dtype), _unscaled_log(log_norm, c, D))
 
+
+# %% ../nbs/00_field.ipynb #103a9794
+def plate_field(x:Tensor, # points' spatial part, [b, *shape]
+                z:Tensor, # points' z, [b]
+                X:Tensor, # the plate's charges, [N, *shape]
+                zq:float, # the plate's height
+                q:Optional[Tensor]=None, # non-negative weights of the charges, [N]; default uniform (total 1)
+                sign:float=-1.0, # +1: a positive plate (lines leave it), -1: a negative plate (lines end on it)
+                mode:str='superposition', # 'superposition': sqrt(D+1) E/|E|; 'per_plate': PFGM's sqrt(D+1) e/(|e| + gamma)
+                gamma:float=5.0, # per_plate only
+                chunk_size:Optional[int]=None, # charges per chunk; None: the device's plan (`plan_for`)
+                check:bool=True, # validate every input first; False: the hot path, for inputs validated before
+               ) -> Field: # target (x, z) in x's dtype, and log|E| of the physical field
+    "Monte-Carlo field of one charged plate at height `zq`, stable in any dimension and at any scale: PFGM's Poisson field."
+    if check: zq = _check_plate_args(x, z, X, zq, sign, mode, gamma, chunk_size)
+    dt = torch.float64 if torch.float64 in (x.dtype, z.dtype, X.dtype) else torch.float32
+    D, plan = math.prod(x.shape[1:]), plan_for(x.device); n = D + 1
+    chunk = chunk_size or max(1, plan.chunk // max(D, x.shape[0]))
+    with _no_autocast(x.device):
+        lq = _log_weights(q, len(X), 'q', dt, x.device, check)
+        c, xf, zf = _rescaled(x.flatten(1).to(dt), z.to(dt), abs(zq), n, dt, plan, check)
+        if not (isinstance(c, float) and c == 1): zq, X, gamma = zq * c, X.to(dt) * c, gamma * c   # exact: c is a power of two
+        m, a, S = _plate_sums(xf, zf, X, zq, lq, n, chunk, xf.mean(0), dt, 'X', check, None if plan.host else q is None)
+        ux, uz = sign * S, sign * a * (zf - zq)                                    # e^{-m} S_D E
+        un = (ux.pow(2).sum(1) + uz.pow(2)).sqrt()
+        if mode == 'superposition': s = torch.where(un > 0, math.sqrt(n) / un, torch.zeros_like(un))
+        else: s = math.sqrt(n) / (un / a + gamma) / a                              # e = u / a, the mean displacement
+        log_norm = (m.double() + un.double().log() - log_sphere_area(n)).to(m.dtype)  # in float64: one rounding of a number ~ n
+    return Field((ux * s[:, None]).reshape(x.shape).to(x.dtype), (uz * s).to(x.dtype), _unscaled_log(log_norm, c, D))
+
+# %% ../nbs/00_field.ipynb #26577e44
+def _check_plate_args(x, z, X, zq, sign, mode, gamma, chunk_size):
+    "Validate `plate_field`'s arguments, naming them and their shapes; return zq as a float."
+    _check_points(x, z)
+    tensor(X, 'X')
+    if X.shape[1:] != x.shape[1:] or X.shape[0] == 0: raise ValueError(f'X must be [N >= 1, *shape] with the trailing shape of x {tuple(x.shape)}; got X {tuple(X.shape)}')
+    if X.device != x.device: raise ValueError(f'X is on {X.device}, x on {x.device}')
+    if isinstance(sign, bool) or sign not in (1, -1): raise ValueError(f'sign must be +1 (positive plate) or -1 (negative plate), got {sign!r}')
+    choice(mode, 'mode', MODES); real(gamma, 'gamma', 0); integer(chunk_size, 'chunk_size', 1, none=True)
+    finite(X, 'X')
+    return real(zq, 'zq (the plate height)')
 
 # %% ../nbs/00_field.ipynb #03921c22
 _SYNC_OPS = {'aten._local_scalar_dense.default', 'aten.nonzero.default', 'aten.masked_select.default', 'aten._unique2.default',
@@ -474,7 +521,7 @@ def _caller() -> str:
     return f'{path[cut + 1:] if cut >= 0 else os.path.basename(path)}:{f.f_lineno} {f.f_code.co_name}'
 
 class HostSyncs:
-    "What `host_syncs` recorded: `calls`, a list of (what, where), e.g. ('_local_scalar_dense', 'efm/field.py:72 _check_finite')."
+    "What `host_syncs` recorded: `calls`, a list of (what, where), e.g. ('_local_scalar_dense', 'efm/checks.py:95 finite')."
     def __init__(self, device=None): self.calls, self.device, self._inside = [], device, False
     def __len__(self): return len(self.calls)
     def on(self, t) -> bool: return isinstance(t, Tensor) and (self.device is None or t.device.type == self.device)
@@ -485,6 +532,7 @@ class HostSyncs:
         "How often each function waited (by name), most frequent first."
         return dict(collections.Counter(w.split(' ')[-1] for _, w in self.calls).most_common())
 
+# %% ../nbs/00_field.ipynb #74c692e1
 class _SyncFunctions(TorchFunctionMode):
     def __init__(self, log): super().__init__(); self.log = log
     def __torch_function__(self, func, types, args=(), kwargs=None):

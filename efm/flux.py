@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_flux_transport.ipynb #d3848868
 from __future__ import annotations
-import math, numbers, time
+import math, time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 import matplotlib.pyplot as plt
 
+from .checks import choice, finite, integer, real, tensor
 from .field import log_sphere_area
 
 # %% auto #0
@@ -20,24 +21,13 @@ __all__ = ['own_radius', 'Starts', 'flux_starts', 'FluxLines', 'follow_lines', '
            'front_share', 'show_flux_lines']
 
 # %% ../nbs/04a_flux_transport.ipynb #fc00e22d
-def _check_plates(P, Q, L, qP, qQ):
-    for name, t in (('P', P), ('Q', Q)):
-        if not isinstance(t, Tensor) or not t.is_floating_point() or t.ndim != 2 or len(t) == 0:
-            raise ValueError(f'{name} must be a non-empty floating-point tensor of charges [n, D], got {getattr(t, "shape", type(t))}')
-        if not torch.isfinite(t).all(): raise ValueError(f'{name} has non-finite entries')
-    if P.shape[1] != Q.shape[1]: raise ValueError(f'P and Q must have the same D; got P {tuple(P.shape)}, Q {tuple(Q.shape)}')
-    if isinstance(L, bool) or not isinstance(L, numbers.Real) or not math.isfinite(L) or L <= 0: raise ValueError(f'L must be a finite number > 0, got {L!r}')
-    for name, q, n in (('qP', qP, len(P)), ('qQ', qQ, len(Q))):
-        if q is not None and (not isinstance(q, Tensor) or q.shape != (n,) or not (q > 0).all()):
-            raise ValueError(f'{name} must be positive weights [{n}], got {getattr(q, "shape", q)}')
-
 class _Charges:
     "The capacitor's point charges in R^(D+1), float64 and centred, for many field evaluations."
     def __init__(self, P, Q, L, qP=None, qQ=None, chunk=256):
-        _check_plates(P, Q, L, qP, qQ)
+        L = _check_plates(P, Q, L, qP, qQ)
         dt, D = torch.float64, P.shape[1]
-        C = torch.cat([F.pad(P.to(dt), (0, 1)), F.pad(Q.to(dt), (0, 1), value=float(L))])
-        self.shift = C.mean(0)                                    # centred coordinates: r^2 by the matmul identity stays accurate
+        C = torch.cat([F.pad(P.to(dt), (0, 1)), F.pad(Q.to(dt), (0, 1), value=L)])
+        self.shift = C.mean(0)                                    # centred: r^2 by the matmul identity stays accurate
         self.C = C - self.shift
         self.C2 = (self.C ** 2).sum(1)
         qP = torch.ones(len(P), dtype=dt) if qP is None else qP.to(dt)
@@ -54,11 +44,11 @@ class _Charges:
         return lw.sub_(lw.amax(1, keepdim=True)).exp_().mul_(self.sgn)
 
     def __call__(self, p):
-        "At centred points p [b, n]: the unit direction of E [b, n], the distance to the nearest charge [b] and to the nearest Q charge [b]."
+        "At centred points p [b, n]: the direction of E [b, n], the distances to the nearest charge and Q charge [b]."
         self.nfe += 1
         if not len(p): return p.clone(), p.new_zeros(0), p.new_zeros(0)
         u, r2min, r2Q = [], [], []
-        for s in range(0, len(p), self.chunk):                       # blocks of points: the [block, N + M] matrices stay in cache
+        for s in range(0, len(p), self.chunk):                       # blocks: the [block, N + M] matrices stay in cache
             pc = p[s:s + self.chunk]
             r2 = torch.addmm(self.C2, pc, self.C.T, alpha=-2).add_((pc * pc).sum(1, keepdim=True)).clamp_min_(1e-300)
             r2min.append(r2.amin(1)); r2Q.append(r2[:, self.nP:].amin(1))
@@ -66,6 +56,23 @@ class _Charges:
             u.append(w.sum(1, keepdim=True) * pc - w @ self.C)       # sum_i w_i (p - c_i), one matmul
         E = torch.cat(u)
         return E / E.norm(dim=1, keepdim=True), torch.cat(r2min).sqrt(), torch.cat(r2Q).sqrt()
+
+# %% ../nbs/04a_flux_transport.ipynb #138d63e8
+def _check_plates(P, Q, L, qP, qQ) -> float:
+    "Refuse plates the tracer cannot use; return L as a float."
+    for name, t in (('P', P), ('Q', Q)):
+        tensor(t, name, 2)
+        if len(t) == 0: raise ValueError(f'{name} must hold at least one charge, got {name} {tuple(t.shape)}')
+        finite(t, name)
+    if P.shape[1] != Q.shape[1]:
+        raise ValueError(f'P and Q must have the same D; got P {tuple(P.shape)}, Q {tuple(Q.shape)}')
+    L = real(L, 'L', 0, low_open=True)
+    for name, q, n in (('qP', qP, len(P)), ('qQ', qQ, len(Q))):
+        if q is None: continue
+        tensor(q, name, floating=False)
+        if q.shape != (n,) or not (q > 0).all():
+            raise ValueError(f'{name} must be positive weights [{n}], got {q.shape}')
+    return L
 
 # %% ../nbs/04a_flux_transport.ipynb #e60c0b1a
 def own_radius(P:Tensor, # positive charges on the plate z=0, [N, D]
@@ -76,9 +83,10 @@ def own_radius(P:Tensor, # positive charges on the plate z=0, [N, D]
                qP:Optional[Tensor]=None, # weights of P's charges, [N] (default uniform)
                qQ:Optional[Tensor]=None, # weights of Q's charges, [M] (default uniform)
               ) -> Tensor: # one radius per charge of the plate, [N] or [M]
-    "Radius around each charge at which its own field is 1/eta times the field of all the others (at most 1/4 of the way to the nearest charge)."
-    if plate not in ('P', 'Q'): raise ValueError(f"plate must be 'P' or 'Q', got {plate!r}")
-    if not 0 < eta < 1: raise ValueError(f'eta must be in (0, 1), got {eta!r}')
+    "Radius around each charge where its own field is 1/eta times the others' (at most 1/4 of the way to the nearest)."
+    plate = choice(plate, 'plate', ('P', 'Q'))
+    try: eta = real(eta, 'eta', 0, 1, low_open=True, high_open=True)
+    except ValueError: raise ValueError(f'eta must be in (0, 1), got {eta!r}') from None
     ch = _Charges(P, Q, L, qP, qQ)
     idx = torch.arange(ch.nP) if plate == 'P' else torch.arange(ch.nP, len(ch.C))
     d = ch.C[idx, None, :] - ch.C[None]                                 # [k, N + M, n]
@@ -106,17 +114,19 @@ def flux_starts(P:Tensor, # positive charges on the plate z=0, [N, D]
                 generator:Optional[torch.Generator]=None, # for reproducible draws
                ) -> Starts:
     "Directions drawn uniformly on the sphere S^D around each charge of P: the flux of a point charge, as r0 -> 0."
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f'k must be an int >= 1, got {k!r}')
-    N, D = P.shape
+    try: k = integer(k, 'k', 1)
+    except ValueError: raise ValueError(f'k must be an int >= 1, got {k!r}') from None
+    N, D = tensor(P, 'P', 2).shape
     if stratified:
-        if qP is not None and not torch.allclose(qP, qP[:1].expand_as(qP)): raise ValueError('stratified starts need equal charges; use stratified=False for weights qP')
+        if qP is not None and not torch.allclose(qP, qP[:1].expand_as(qP)):
+            raise ValueError('stratified starts need equal charges; use stratified=False for weights qP')
         owner = torch.arange(N).repeat_interleave(k)
     else:
         w = torch.ones(N, dtype=torch.float64) if qP is None else qP.to(torch.float64)
         owner = torch.multinomial(w, N * k, replacement=True, generator=generator)
     u = torch.randn(len(owner), D + 1, generator=generator, dtype=torch.float64)
     u = u / u.norm(dim=1, keepdim=True)                                 # uniform on the unit sphere S^D
-    r = r0.to(torch.float64)[owner, None] if isinstance(r0, Tensor) else float(r0)
+    r = r0.to(torch.float64)[owner, None] if isinstance(r0, Tensor) else real(r0, 'r0', 0, low_open=True)
     return Starts(P.to(torch.float64)[owner] + r * u[:, :D], (r * u[:, D:])[:, 0], owner)
 
 # %% ../nbs/04a_flux_transport.ipynb #bc3d96c5
@@ -126,7 +136,7 @@ _DP5_A = ((), (1/5,), (3/40, 9/40), (44/45, -56/15, 32/9), (19372/6561, -25360/2
 _DP5_E = (71/57600, 0., -71/16695, 71/1920, -17253/339200, 22/525, -1/40)
 
 def _dp5_step(ch, q, k1, h):
-    "One Dormand-Prince step of arc length h [b] along E/|E| from q with tangent k1: new point, its tangent and distances, error estimate."
+    "A Dormand-Prince step of arc length h [b] along E/|E| from q, tangent k1: new point, tangent, distances, error."
     ks, hb = [k1], h[:, None]
     for a in _DP5_A[1:]:
         k, rmin, rQ = ch(q + hb * sum(aj * kj for aj, kj in zip(a, ks) if aj))
@@ -134,6 +144,16 @@ def _dp5_step(ch, q, k1, h):
     y = q + hb * sum(aj * kj for aj, kj in zip(_DP5_A[-1], ks) if aj)
     err = (hb * sum(ej * kj for ej, kj in zip(_DP5_E, ks) if ej)).norm(dim=1)
     return y, ks[-1], rmin, rQ, err
+
+def _ended(ch, p, idx, rQ, rho):
+    "For the lines idx at p[idx], rQ from the nearest Q charge: the Q charge whose end ball holds each, or -1."
+    j = torch.full_like(idx, -1)
+    near = rQ < rho.max()                                               # only these can be inside a ball
+    if near.any():
+        jn = torch.cdist(p[idx[near]], ch.C[ch.nP:]).argmin(1)
+        inside = (p[idx[near]] - ch.C[ch.nP:][jn]).norm(dim=1) < rho[jn]
+        j[near.nonzero()[:, 0][inside]] = jn[inside]
+    return j
 
 # %% ../nbs/04a_flux_transport.ipynb #ed0f3dab
 @dataclass
@@ -160,6 +180,36 @@ class FluxLines:
         "Lines that did not end on a Q charge."
         return int((self.end < 0).sum())
 
+# %% ../nbs/04a_flux_transport.ipynb #5d1e7b3c
+def _trace(ch, p, rho, tol, cap, max_steps, path):
+    "Move the lines at the centred points p [b, n] (in place) until each ends or is lost: end, z range, steps, states."
+    b, D = p.shape[0], p.shape[1] - 1
+    end, steps, idx = torch.full((b,), -1, dtype=torch.long), torch.zeros(b, dtype=torch.long), torch.arange(b)
+    z_min, z_max = p[:, D].clone(), p[:, D].clone()
+    k1, rmin, rQ = ch(p)
+    h = cap * rmin
+    states = [p.clone()] if path else None
+    for _ in range(4 * max_steps):
+        if len(idx):
+            j = _ended(ch, p, idx, rQ, rho)
+            end[idx[j >= 0]] = j[j >= 0]
+            keep = (j < 0) & torch.isfinite(k1).all(1) & (steps[idx] < max_steps)
+            idx, k1, rmin, h = idx[keep], k1[keep], rmin[keep], h[keep]
+        if not len(idx): break
+        q = p[idx]
+        h = torch.minimum(h, cap * rmin)                                # never reach a charge in one step
+        y, k7, rmin7, rQ7, err = _dp5_step(ch, q, k1, h)
+        ratio = err / (tol * rmin)                                      # error relative to the local length scale
+        ok = (ratio <= 1) & torch.isfinite(y).all(1)
+        acc = idx[ok]
+        p[acc] = y[ok]; steps[acc] += 1
+        z_min[acc] = torch.minimum(z_min[acc], y[ok, D]); z_max[acc] = torch.maximum(z_max[acc], y[ok, D])
+        k1, rmin = torch.where(ok[:, None], k7, k1), torch.where(ok, rmin7, rmin)
+        rQ = torch.where(ok, rQ7, torch.full_like(rQ7, math.inf))      # rejected lines stay put: no new arrival
+        h = h * (0.9 * ratio.clamp_min(1e-10) ** -0.2).clamp(0.2, 5.0)
+        if path: states.append(p.clone())
+    return end, z_min, z_max, steps, states
+
 # %% ../nbs/04a_flux_transport.ipynb #a5de09c0
 @torch.no_grad()
 def follow_lines(P:Tensor, # positive charges on the plate z=0, [N, D]
@@ -169,71 +219,44 @@ def follow_lines(P:Tensor, # positive charges on the plate z=0, [N, D]
                  z:Tensor, # start points' z, [n]
                  qP:Optional[Tensor]=None, # weights of P's charges, [N] (default uniform; plate total +1)
                  qQ:Optional[Tensor]=None, # weights of Q's charges, [M] (default uniform; plate total -1)
-                 rho:Optional[float|Tensor]=None, # end balls' radius: one number, one per Q charge [M], or None for `own_radius(eta=0.1)`
+                 rho:Optional[float|Tensor]=None, # end balls' radius: a number, [M], or None (`own_radius`, eta=0.1)
                  tol:float=1e-4, # local error per step, relative to the distance to the nearest charge
                  cap:float=0.5, # longest step, relative to the distance to the nearest charge (< 1)
                  max_steps:int=2000, # a line not ended after this many accepted steps is lost
                  path:bool=False, # keep the states along the lines
                  owner:Optional[Tensor]=None, # index of the P charge each line starts on, [n] (stored in the result)
                 ) -> FluxLines:
-    "Follow field lines of point charges by arc length (Dormand-Prince 5(4), steps scaled by the distance to the nearest charge) until each enters a small ball around a Q charge."
-    if not (isinstance(x, Tensor) and isinstance(z, Tensor) and x.ndim == 2 and z.shape == (len(x),) and x.shape[1] == P.shape[1]):
-        raise ValueError(f'x must be [n, D] and z [n] with D = {P.shape[1]}; got x {getattr(x, "shape", x)}, z {getattr(z, "shape", z)}')
-    if not 0 < cap < 1: raise ValueError(f'cap must be in (0, 1), got {cap!r}')
+    "Follow field lines of point charges by arc length (Dormand-Prince 5(4)) until each enters a Q charge's end ball."
+    tensor(x, 'x', floating=False); tensor(z, 'z', floating=False)
+    if not (x.ndim == 2 and z.shape == (len(x),) and x.shape[1] == P.shape[1]):
+        raise ValueError(f'x must be [n, D] and z [n] with D = {P.shape[1]}; got x {x.shape}, z {z.shape}')
+    cap, tol = real(cap, 'cap', 0, 1, low_open=True, high_open=True), real(tol, 'tol', 0, low_open=True)
+    max_steps = integer(max_steps, 'max_steps', 1)
     t0 = time.perf_counter()
     ch = _Charges(P, Q, L, qP, qQ)
     if rho is None: rho = own_radius(P, Q, L, 0.1, 'Q', qP, qQ)
-    rho = rho.to(torch.float64) if isinstance(rho, Tensor) else torch.full((len(Q),), float(rho), dtype=torch.float64)
-    b, D = x.shape
+    rho = (rho.to(torch.float64) if isinstance(rho, Tensor)
+           else torch.full((len(Q),), real(rho, 'rho', 0, low_open=True), dtype=torch.float64))
     p = torch.cat([x.to(torch.float64), z.to(torch.float64)[:, None]], 1) - ch.shift
-    end = torch.full((b,), -1, dtype=torch.long)
-    z_min, z_max, steps = p[:, D].clone(), p[:, D].clone(), torch.zeros(b, dtype=torch.long)
-    idx = torch.arange(b)
-    k1, rmin, rQ = ch(p)
-    h = cap * rmin
-    states = [p.clone()] if path else None
-    for _ in range(4 * max_steps):
-        if len(idx):                                                    # which lines are inside the ball of their nearest Q charge?
-            j = torch.full_like(idx, -1)
-            near = rQ < rho.max()
-            if near.any():
-                jn = torch.cdist(p[idx[near]], ch.C[ch.nP:]).argmin(1)
-                inside = (p[idx[near]] - ch.C[ch.nP:][jn]).norm(dim=1) < rho[jn]
-                j[near.nonzero()[:, 0][inside]] = jn[inside]
-            end[idx[j >= 0]] = j[j >= 0]
-            keep = (j < 0) & torch.isfinite(k1).all(1) & (steps[idx] < max_steps)
-            idx, k1, rmin, h = idx[keep], k1[keep], rmin[keep], h[keep]
-        if not len(idx): break
-        q = p[idx]
-        h = torch.minimum(h, cap * rmin)                                # never reach a charge in one step
-        y, k7, rmin7, rQ7, err = _dp5_step(ch, q, k1, h)
-        ratio = err / (tol * rmin)                                      # error per step relative to the local length scale
-        ok = (ratio <= 1) & torch.isfinite(y).all(1)
-        acc = idx[ok]
-        p[acc] = y[ok]; steps[acc] += 1
-        z_min[acc] = torch.minimum(z_min[acc], y[ok, D]); z_max[acc] = torch.maximum(z_max[acc], y[ok, D])
-        k1, rmin = torch.where(ok[:, None], k7, k1), torch.where(ok, rmin7, rmin)
-        rQ = torch.where(ok, rQ7, torch.full_like(rQ7, math.inf))      # rejected lines stay where they were: no new arrival
-        h = h * (0.9 * ratio.clamp_min(1e-10) ** -0.2).clamp(0.2, 5.0)
-        if path: states.append(p.clone())
-    s = ch.shift
-    pe = p + s
-    return FluxLines(pe[:, :D].to(x.dtype), pe[:, D].to(x.dtype), end, torch.full((b,), -1, dtype=torch.long) if owner is None else owner,
-                     z_min + s[D], z_max + s[D], steps, ch.nfe, time.perf_counter() - t0, torch.stack(states) + s if path else None)
+    end, z_min, z_max, steps, states = _trace(ch, p, rho, tol, cap, max_steps, path)
+    (s, D), pe = (ch.shift, x.shape[1]), p + ch.shift
+    owner = torch.full((len(x),), -1, dtype=torch.long) if owner is None else owner
+    return FluxLines(pe[:, :D].to(x.dtype), pe[:, D].to(x.dtype), end, owner, z_min + s[D], z_max + s[D], steps, ch.nfe,
+                     time.perf_counter() - t0, torch.stack(states) + s if path else None)
 
 # %% ../nbs/04a_flux_transport.ipynb #ce26cdac
 def flux_transport(P:Tensor, # positive charges on the plate z=0, [N, D]
                    Q:Tensor, # negative charges on the plate z=L, [M, D]
                    L:float, # plate separation, > 0
                    k:int=10, # lines per P charge
-                   eta:float=1e-3, # start spheres: the rest of the field is eta times the charge's own there (flux uniform to ~eta)
-                   stratified:bool=True, # exactly k lines per charge; else charges drawn i.i.d. (counts exactly multinomial)
+                   eta:float=1e-3, # start spheres: the others' field is eta × the charge's own (flux uniform to ~eta)
+                   stratified:bool=True, # exactly k lines per charge; else charges drawn i.i.d. (counts multinomial)
                    qP:Optional[Tensor]=None, # weights of P's charges, [N] (default uniform)
                    qQ:Optional[Tensor]=None, # weights of Q's charges, [M] (default uniform)
                    generator:Optional[torch.Generator]=None, # for reproducible draws
                    **kwargs, # passed to `follow_lines` (rho, tol, cap, max_steps, path)
                   ) -> FluxLines:
-    "EFM's theorem as an algorithm: lines from P's charges in uniformly drawn directions, followed until they end on Q's charges."
+    "EFM's theorem as an algorithm: lines from P's charges in uniform directions, followed until they end on Q's."
     s = flux_starts(P, k, own_radius(P, Q, L, eta, 'P', qP, qQ), stratified, qP, generator)
     return follow_lines(P, Q, L, s.x, s.z, qP, qQ, owner=s.owner, **kwargs)
 
@@ -257,16 +280,18 @@ def arrival_test(lines:FluxLines, # from `flux_transport` or `follow_lines`
     w = torch.ones(M, dtype=torch.float64) if qQ is None else qQ.to(torch.float64)
     expected = ok.sum() * w / w.sum()
     chi2 = float(((counts - expected) ** 2 / expected).sum())
-    p = float(torch.special.gammaincc(torch.tensor((M - 1) / 2, dtype=torch.float64), torch.tensor(chi2 / 2, dtype=torch.float64)))
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)
+    p = float(torch.special.gammaincc(f64((M - 1) / 2), f64(chi2 / 2)))
     return ArrivalTest(counts, expected, chi2, M - 1, p)
 
 # %% ../nbs/04a_flux_transport.ipynb #512c511c
 def front_share(lines:FluxLines, # lines started on P's charges (`owner` set)
                 N:int, # number of P charges
                 delta:float, # a line that goes below z = -delta left through the back
-               ) -> Tensor: # per P charge, the share of its lines that never went below -delta, [N] (nan for charges without lines)
+               ) -> Tensor: # per P charge, the share of its lines that never went below -delta, [N] (nan: no lines)
     "Share of each P charge's lines that leave through the front of the plate."
-    if (lines.owner < 0).any(): raise ValueError('front_share needs lines started on P charges (owner >= 0), as from flux_transport')
+    if (lines.owner < 0).any():
+        raise ValueError('front_share needs lines started on P charges (owner >= 0), as from flux_transport')
     n = torch.bincount(lines.owner, minlength=N).to(torch.float64)
     front = torch.bincount(lines.owner, weights=(lines.z_min >= -delta).to(torch.float64), minlength=N)
     return front / n
@@ -276,7 +301,7 @@ def show_flux_lines(lines:FluxLines, # from `follow_lines(..., path=True)` or `f
                     L:float, # plate separation
                     P:Optional[Tensor]=None, # P's charges to mark, [N, D]
                     Q:Optional[Tensor]=None, # Q's charges to mark, [M, D]
-                    delta:float=0.1, # lines below z = -delta (behind P) are drawn red, lines above L + delta (behind Q) orange
+                    delta:float=0.1, # lines below z = -delta (behind P) drawn red, above L + delta (behind Q) orange
                     dim:int=0, # which data coordinate to plot against z
                     n_lines:int=300, # draw at most this many lines
                     ax:Optional[plt.Axes]=None, # axes to draw into (a new figure if None)

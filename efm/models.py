@@ -11,6 +11,7 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 from fastcore.basics import patch
 
+from .checks import integer, real, tensor
 from .field import Field
 
 # %% auto #0
@@ -25,16 +26,17 @@ class SinusoidalEmbedding(nn.Module):
                  max_freq:float=100.0, # highest frequency, in periods per L
                 ):
         super().__init__()
-        if not isinstance(dim, int) or dim < 4 or dim % 2: raise ValueError(f'dim must be an even int >= 4, got {dim!r}')
-        if not (L > 0 and math.isfinite(L)): raise ValueError(f'L must be a finite number > 0, got {L!r}')
-        if not max_freq > 1: raise ValueError(f'max_freq must be > 1, got {max_freq!r}')
-        self.dim, self.L = dim, float(L)
+        dim = integer(dim, 'dim', 4)
+        if dim % 2: raise ValueError(f'dim must be an even int >= 4, got {dim!r}')
+        L, max_freq = real(L, 'L', 0, low_open=True), real(max_freq, 'max_freq', 1, low_open=True)
+        self.dim, self.L = dim, L
         self.register_buffer('freqs', 2 * math.pi * torch.logspace(0, math.log10(max_freq), dim // 2), persistent=False)
 
     def forward(self,
                 z:Tensor, # clock, [b]
                ) -> Tensor: # features, [b, dim]
-        if not isinstance(z, Tensor) or z.ndim != 1: raise ValueError(f'z must be a 1-D tensor [b], got {getattr(z, "shape", type(z))}')
+        tensor(z, 'z', floating=False)
+        if z.ndim != 1: raise ValueError(f'z must be a 1-D tensor [b], got z {tuple(z.shape)}')
         a = (z.to(self.freqs.dtype) / self.L)[:, None] * self.freqs
         return torch.cat([a.sin(), a.cos()], dim=1)
 
@@ -59,11 +61,10 @@ class FieldMLP(nn.Module):
                  L:float=1.0, # plate separation (z is embedded as z / L)
                 ):
         super().__init__()
-        for k, v in dict(D=D, hidden=hidden, depth=depth).items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f'{k} must be a positive int, got {v!r}')
-        self.D, self.L = D, float(L)
-        self.embed = SinusoidalEmbedding(emb_dim, L)
-        layers = [nn.Linear(D + emb_dim, hidden), nn.SiLU()]
+        D, hidden, depth = integer(D, 'D', 1), integer(hidden, 'hidden', 1), integer(depth, 'depth', 1)
+        self.D, self.L = D, real(L, 'L', 0, low_open=True)  # kept: training compares it with the objective's
+        self.embed = SinusoidalEmbedding(emb_dim, self.L)
+        layers = [nn.Linear(D + self.embed.dim, hidden), nn.SiLU()]
         for _ in range(depth - 1): layers += [nn.Linear(hidden, hidden), nn.SiLU()]
         self.trunk = nn.Sequential(*layers)
         self.head_x = nn.Linear(hidden, D)
@@ -131,26 +132,36 @@ class _Stage(nn.ModuleList):
         return h
 
 # %% ../nbs/02_models.ipynb #1948cee2
-def _check_unet_args(channels, size, width, mults, blocks, attn, dropout, groups):
-    for k, v in dict(channels=channels, size=size, width=width, blocks=blocks, groups=groups).items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f'{k} must be a positive int, got {v!r}')
-    if not mults or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in mults):
-        raise ValueError(f'mults must be a non-empty tuple of positive ints, got {mults!r}')
-    if size % 2 ** (len(mults) - 1):
-        raise ValueError(f'size must be divisible by 2**(len(mults)-1) = {2 ** (len(mults) - 1)}, got size {size} with mults {mults}')
-    res = tuple(size // 2 ** i for i in range(len(mults)))
+def _check_unet_args(channels, size, width, mults, blocks, attn, dropout, groups, patch) -> tuple:
+    "The hyper-parameters as the network uses them, or an error that names the first bad one."
+    ints = dict(channels=channels, size=size, width=width, blocks=blocks, groups=groups, patch=patch)
+    channels, size, width, blocks, groups, patch = (integer(v, k, 1) for k, v in ints.items())
+    if size % patch: raise ValueError(f'patch must be a positive int dividing size = {size}, got {patch!r}')
+    mults, attn = tuple(mults), tuple(attn)
+    if not mults: raise ValueError(f'mults must be a non-empty tuple of positive ints, got {mults!r}')
+    mults = tuple(integer(m, f'mults[{i}]', 1) for i, m in enumerate(mults))
+    s = size // patch  # the side the UNet works at
+    if s % 2 ** (len(mults) - 1):
+        raise ValueError(f'size must be divisible by 2**(len(mults)-1) = {2 ** (len(mults) - 1)}, '
+                         f'got size {s} with mults {mults}')
+    res = tuple(s // 2 ** i for i in range(len(mults)))
     if any(r not in res for r in attn):
         raise ValueError(f'attn resolutions must be among the resolutions the net visits, {res}; got attn {attn}')
     chans = sorted({width * m for m in mults})
     if any(c % groups for c in chans):
-        raise ValueError(f'groups = {groups} must divide every channel count {tuple(chans)} (width {width} x mults {mults})')
-    if not 0 <= dropout < 1: raise ValueError(f'dropout must be in [0, 1), got {dropout!r}')
+        raise ValueError(f'groups = {groups} must divide every channel count {tuple(chans)} '
+                         f'(width {width} x mults {mults})')
+    try: dropout = real(dropout, 'dropout', 0, 1, high_open=True)
+    except ValueError: raise ValueError(f'dropout must be in [0, 1), got {dropout!r}') from None
+    return channels, size, width, mults, blocks, attn, dropout, groups, patch
 
-def _check_images(x, z, C, size):
+def _check_unet_input(x, z, C, size):
     if not isinstance(x, Tensor) or not isinstance(z, Tensor):
         raise TypeError(f'x and z must be tensors, got {type(x).__name__} and {type(z).__name__}')
     if x.ndim != 4: raise ValueError(f'x must be a 4-D batch of images [b, C, H, W], got x {tuple(x.shape)}')
-    if not x.is_floating_point(): raise TypeError(f'x must be floating-point images in [-1, 1], got {x.dtype} (uint8 pixels p: x = p.float() / 127.5 - 1)')
+    if not x.is_floating_point():
+        raise TypeError(f'x must be floating-point images in [-1, 1], got {x.dtype} '
+                        '(uint8 pixels p: x = p.float() / 127.5 - 1)')
     if x.shape[1] != C: raise ValueError(f'x has {x.shape[1]} channels, expected {C} channels: x {tuple(x.shape)}')
     if x.shape[2:] != (size, size):
         raise ValueError(f'x is {x.shape[2]}×{x.shape[3]}, expected {size}×{size} images: x {tuple(x.shape)}')
@@ -172,7 +183,7 @@ def _down_path(width, mults, blocks, size, level):
 
 # %% ../nbs/02_models.ipynb #4cbb43e1
 def _up_path(c, skips, width, mults, blocks, size, level):
-    "The up path's stages from `c` channels; each residual stage concatenates the last unused skip (popped from `skips`)."
+    "The up path's stages from `c` channels; each residual stage concatenates the last skip left (popped from `skips`)."
     r, up = size // 2 ** (len(mults) - 1), nn.ModuleList()
     for i, m in reversed(list(enumerate(mults))):
         for _ in range(blocks + 1): up.append(level(c + skips.pop(), width * m, r, cat=True)); c = width * m
@@ -181,7 +192,7 @@ def _up_path(c, skips, width, mults, blocks, size, level):
 
 # %% ../nbs/02_models.ipynb #57f72aad
 class FieldUNet(nn.Module):
-    "UNet field network for images, `(x [b, C, H, W], z [b]) -> Field`; E_z is the spatial mean of an extra output channel."
+    "UNet field network for images, `(x [b, C, H, W], z [b]) -> Field`; E_z is the spatial mean of an extra channel."
     def __init__(self,
                  channels:int=3, # image channels C
                  size:int=32, # image height = width, divisible by 2**(len(mults)-1)
@@ -193,21 +204,22 @@ class FieldUNet(nn.Module):
                  L:float=1.0, # plate separation (z is embedded as z / L)
                  dropout:float=0.0, # dropout inside the residual blocks
                  groups:int=32, # GroupNorm groups; must divide every channel count
-                 patch:int=1, # the UNet works on patch×patch pixel blocks folded into channels (PixelUnshuffle): p² times cheaper
+                 patch:int=1, # the UNet works on patch×patch pixel blocks folded into channels: p² times cheaper
                 ):
         super().__init__()
-        mults, attn = tuple(mults), tuple(attn)
-        if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1 or size % patch:
-            raise ValueError(f'patch must be a positive int dividing size = {size}, got {patch!r}')
-        _check_unet_args(channels * patch ** 2, size // patch, width, mults, blocks, attn, dropout, groups)
-        self.channels, self.size, self.patch, emb_dim, E = channels, size, patch, emb_dim or width, 4 * width
+        channels, size, width, mults, blocks, attn, dropout, groups, patch = _check_unet_args(
+            channels, size, width, mults, blocks, attn, dropout, groups, patch)
+        self.L = real(L, 'L', 0, low_open=True)  # kept: training compares it with the objective's
+        self.channels, self.size, self.patch, E = channels, size, patch, 4 * width
         size, C = size // patch, channels * patch ** 2
-        self.embed = nn.Sequential(SinusoidalEmbedding(emb_dim, L), nn.Linear(emb_dim, E), nn.SiLU(), nn.Linear(E, E), nn.SiLU())
+        emb = SinusoidalEmbedding(emb_dim or width, self.L)
+        self.embed = nn.Sequential(emb, nn.Linear(emb.dim, E), nn.SiLU(), nn.Linear(E, E), nn.SiLU())
         level = lambda c_in, c, r, cat=False: _level(c_in, c, r, E, groups, dropout, attn, cat)
         self.conv_in = nn.Conv2d(C, width, 3, padding=1)
         self.down, skips = _down_path(width, mults, blocks, size, level)
         c = skips[-1]
-        self.mid = _Stage([_ResBlock(c, c, E, groups, dropout), _Attention(c, groups), _ResBlock(c, c, E, groups, dropout)])
+        self.mid = _Stage([_ResBlock(c, c, E, groups, dropout), _Attention(c, groups),
+                           _ResBlock(c, c, E, groups, dropout)])
         self.up = _up_path(c, skips, width, mults, blocks, size, level)
         c = width * mults[0]
         self.out = nn.Sequential(nn.GroupNorm(groups, c), nn.SiLU(), nn.Conv2d(c, C + 1, 3, padding=1))
@@ -219,7 +231,7 @@ def forward(self:FieldUNet,
             x:Tensor, # points' spatial part, images [b, C, H, W]
             z:Tensor, # points' z, [b]
            ) -> Field: # the estimated (normalised) field, x [b, C, H, W], z [b], in the parameters' dtype
-    _check_images(x, z, self.channels, self.size)
+    _check_unet_input(x, z, self.channels, self.size)
     w = self.conv_in.weight
     e = self.embed(z).to(w.dtype)
     hs = [self.conv_in(F.pixel_unshuffle(x.to(w.dtype), self.patch))]
@@ -240,5 +252,6 @@ def preset(cls:FieldUNet,
            **overrides, # any other argument of `FieldUNet`, e.g. `L`, `channels`, `size`
           ) -> FieldUNet:
     "A `FieldUNet` built from `UNET_PRESETS[name]`, with `overrides` on top."
-    if name not in UNET_PRESETS: raise ValueError(f'unknown preset {name!r}; choose one of {list(UNET_PRESETS)}')
+    if not isinstance(name, str) or name not in UNET_PRESETS:
+        raise ValueError(f'unknown preset {name!r}; choose one of {list(UNET_PRESETS)}')
     return cls(**{**UNET_PRESETS[name], **overrides})

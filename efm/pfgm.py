@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_pfgm.ipynb #ea7b9bca
 from __future__ import annotations
-import math, numbers
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -13,55 +13,12 @@ from fastcore.basics import patch
 import torch
 from torch import Tensor
 
-from .field import Field, _check_finite, _check_tensor, _is_int, _log_weights, _no_autocast, _plate_sums, log_sphere_area, plan_for
-from .capacitor import MODES, Objective, Points, TrainingBatch, _check_L_sigma, _check_samples, _rand
+from .checks import choice, integer, real
+from .field import MODES, Field, plate_field
+from .objective import Objective, Points, TrainingBatch, draw
 
 # %% auto #0
-__all__ = ['plate_field', 'far_plane_prior', 'perturbed_points', 'default_M', 'PFGM', 'PFGMpp']
-
-# %% ../nbs/07_pfgm.ipynb #a2a814c7
-def plate_field(x:Tensor, # points' spatial part, [b, *shape]
-                z:Tensor, # points' z, [b]
-                X:Tensor, # the plate's charges, [N, *shape]
-                zq:float, # the plate's height
-                q:Optional[Tensor]=None, # non-negative weights of the charges, [N]; default uniform (total 1)
-                sign:float=-1.0, # +1: a positive plate (lines leave it), -1: a negative plate (lines end on it)
-                mode:str='superposition', # 'superposition': sqrt(D+1) E/|E|; 'per_plate': PFGM's sqrt(D+1) e/(|e| + gamma)
-                gamma:float=5.0, # per_plate only
-                chunk_size:Optional[int]=None, # charges per chunk; None: the device's plan (`efm.field.plan_for`)
-                check:bool=True, # validate every input first; False: the hot path, for inputs validated before
-               ) -> Field: # target (x, z) in x's dtype, and log|E| of the physical field
-    "Monte-Carlo field of one charged plate at height `zq`, stable in any dimension: PFGM's Poisson field."
-    if check: _check_plate_args(x, z, X, zq, sign, mode, gamma, chunk_size)
-    dt = torch.float64 if torch.float64 in (x.dtype, z.dtype, X.dtype) else torch.float32
-    D, plan = math.prod(x.shape[1:]), plan_for(x.device); n = D + 1
-    chunk = chunk_size or max(1, plan.chunk // max(D, x.shape[0]))
-    with _no_autocast(x.device):
-        xf, zf = x.flatten(1).to(dt), z.to(dt)
-        m, a, S = _plate_sums(xf, zf, X, float(zq), _log_weights(q, len(X), 'q', dt, x.device, check), n, chunk, xf.mean(0), dt, 'X',
-                              check, None if plan.host else q is None)
-        ux, uz = sign * S, sign * a * (zf - zq)                                    # e^{-m} S_D E
-        un = (ux.pow(2).sum(1) + uz.pow(2)).sqrt()
-        if mode == 'superposition': s = torch.where(un > 0, math.sqrt(n) / un, torch.zeros_like(un))
-        else: s = math.sqrt(n) / (un / a + gamma) / a                              # e = u / a, the mean displacement
-        log_norm = (m.double() + un.double().log() - log_sphere_area(n)).to(m.dtype)  # in float64: one rounding of a number ~ n
-    return Field((ux * s[:, None]).reshape(x.shape).to(x.dtype), (uz * s).to(x.dtype), log_norm)
-
-# %% ../nbs/07_pfgm.ipynb #6877fa5d
-def _check_plate_args(x, z, X, zq, sign, mode, gamma, chunk_size):
-    "Validate `plate_field`'s arguments, naming them and their shapes."
-    for name, t in (('x', x), ('z', z), ('X', X)): _check_tensor(t, name)
-    if x.ndim < 2 or x.shape[0] < 1: raise ValueError(f'x must be [b, *shape] with b >= 1; got x {tuple(x.shape)}')
-    if z.shape != x.shape[:1]: raise ValueError(f'z must be [b] = [{x.shape[0]}] as x {tuple(x.shape)}; got z {tuple(z.shape)}')
-    if X.shape[1:] != x.shape[1:] or X.shape[0] == 0: raise ValueError(f'X must be [N >= 1, *shape] with the trailing shape of x {tuple(x.shape)}; got X {tuple(X.shape)}')
-    for name, t in (('z', z), ('X', X)):
-        if t.device != x.device: raise ValueError(f'{name} is on {t.device}, x on {x.device}')
-    if isinstance(zq, bool) or not isinstance(zq, numbers.Real) or not math.isfinite(zq): raise ValueError(f'zq (the plate height) must be a finite number, got {zq!r}')
-    if sign not in (1, -1): raise ValueError(f'sign must be +1 (positive plate) or -1 (negative plate), got {sign!r}')
-    if mode not in MODES: raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not (math.isfinite(gamma) and gamma >= 0): raise ValueError(f'gamma must be a finite number >= 0, got {gamma!r}')
-    if chunk_size is not None and not (_is_int(chunk_size) and chunk_size >= 1): raise ValueError(f'chunk_size must be a positive int or None, got {chunk_size!r}')
-    _check_finite(x, 'x'); _check_finite(z, 'z'); _check_finite(X, 'X')
+__all__ = ['far_plane_prior', 'perturbed_points', 'default_M', 'PFGM', 'PFGMpp']
 
 # %% ../nbs/07_pfgm.ipynb #2d0392b4
 def far_plane_prior(n:int, # number of samples
@@ -73,11 +30,9 @@ def far_plane_prior(n:int, # number of samples
                     device='cpu', # device of the samples
                    ) -> Tensor: # [n, *shape]
     "Where the lines of a unit point charge cross a plane at distance `L`: x = L g / |h|."
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f'n must be a positive int, got {n!r}')
-    _check_L_sigma(L, 0.0)
-    if isinstance(aug, bool) or not isinstance(aug, int) or aug < 1: raise ValueError(f'aug (augmented dimensions) must be a positive int, got {aug!r}')
+    n, L, aug = integer(n, 'n', 1), real(L, 'L (plate separation)', 0, low_open=True), integer(aug, 'aug (augmented dimensions)', 1)
     like = torch.empty(0, dtype=dtype, device=device)
-    g, h = _rand((n, *shape), generator, like, normal=True), _rand((n, aug), generator, like, normal=True).norm(dim=1)
+    g, h = draw((n, *shape), generator, like, normal=True), draw((n, aug), generator, like, normal=True).norm(dim=1)
     return L * g / h.view(-1, *[1] * len(shape))
 
 # %% ../nbs/07_pfgm.ipynb #40b8511c
@@ -91,8 +46,8 @@ def perturbed_points(y:Tensor, # data samples, [b, *shape]
                     ) -> Points:
     "PFGM's training points: the data perturbed by (1 + tau)^m (eps_x, |eps_z|), at heights z = L - (1 + tau)^m |eps_z|."
     M = default_M(L, sigma, tau, aug) if M is None else M
-    f = (1 + tau) ** (_rand((y.shape[0],), generator, y) * M)
-    ex, ez = _rand(y.shape, generator, y, normal=True), _rand((y.shape[0], aug), generator, y, normal=True)
+    f = (1 + tau) ** (draw((y.shape[0],), generator, y) * M)
+    ex, ez = draw(y.shape, generator, y, normal=True), draw((y.shape[0], aug), generator, y, normal=True)
     r = f * sigma * ez.norm(dim=1)
     return Points(y + (f * sigma).view(-1, *[1] * (y.ndim - 1)) * ex, L - r, r > L)
 
@@ -101,6 +56,12 @@ def default_M(L:float, sigma:float, tau:float, aug:int=1) -> float:
     return math.log(L / (sigma * math.sqrt(aug))) / math.log(1 + tau)
 
 # %% ../nbs/07_pfgm.ipynb #b6be5584
+def _check_perturbation(obj):
+    "The settings PFGM and PFGM++ share: L, sigma, tau and M, as floats."
+    obj.L = real(obj.L, 'L (plate separation)', 0, low_open=True)
+    obj.sigma = real(obj.sigma, 'sigma (the smallest perturbation scale)', 0, low_open=True)
+    obj.tau, obj.M = real(obj.tau, 'tau', 0, low_open=True), real(obj.M, 'M', 0, low_open=True, none=True)
+
 @dataclass
 class PFGM(Objective):
     "PFGM (Xu et al. 2022) as an objective: the field of the data plate Q at z = L alone, from a prior on the plane z = 0."
@@ -112,30 +73,17 @@ class PFGM(Objective):
     M: Optional[float] = None  # largest exponent (None: `default_M`, the scale reaches L)
     mode: str = 'per_plate'  # target: 'per_plate' (PFGM: sqrt(D+1) e/(|e| + gamma)) or 'superposition' (sqrt(D+1) E/|E|)
     gamma: float = 5.0  # per_plate only (PFGM's gamma)
-    chunk_size: Optional[int] = None  # charges per chunk in the target (None: automatic)
+    chunk_size: Optional[int] = None  # charges per chunk in the target (None: the device's plan)
     aug = 1  # augmented dimensions (PFGM++ has more)
 
     def __post_init__(self):
-        _check_L_sigma(self.L, self.sigma)
-        if self.sigma == 0: raise ValueError('sigma (the smallest perturbation scale) must be > 0')
-        if not (math.isfinite(self.tau) and self.tau > 0): raise ValueError(f'tau must be a finite number > 0, got {self.tau!r}')
-        if self.M is not None and not (math.isfinite(self.M) and self.M > 0): raise ValueError(f'M must be None or a finite number > 0, got {self.M!r}')
-        if self.mode not in MODES: raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
-        if not self.gamma >= 0: raise ValueError(f'gamma must be >= 0, got {self.gamma}')
+        _check_perturbation(self)
+        self.mode, self.gamma = choice(self.mode, 'mode', MODES), real(self.gamma, 'gamma', 0)
+        self.chunk_size = integer(self.chunk_size, 'chunk_size', 1, none=True)
 
     def prior(self, n:int, shape:tuple, generator=None, dtype=torch.float32, device='cpu') -> Tensor:
         "`n` start points on the plane z = 0: where a far point charge's lines cross it."
         return far_plane_prior(n, tuple(shape), self.L, self.aug, generator, dtype, device)
-
-# %% ../nbs/07_pfgm.ipynb #55dfd7bb
-def _one_plate(obj, xp, xq, b, check=True):
-    "Check the plates a one-plate objective gets; return b."
-    if xp is not None:
-        raise ValueError(f'{obj.name} takes one plate, the data Q at z = L; its plate z = 0 is its own prior: pass xp=None (got samples of P)')
-    if check: _check_samples('Q samples (xq)', xq)
-    b = len(xq) if b is None else b
-    if not 1 <= b <= len(xq): raise ValueError(f'b (training points) must be in [1, {len(xq)}], got {b}')
-    return b
 
 # %% ../nbs/07_pfgm.ipynb #de7b1e56
 @patch
@@ -145,13 +93,13 @@ def batch(self:PFGM,
           b:Optional[int]=None, # number of training points (default: B)
           bank=None, # unused
           generator:Optional[torch.Generator]=None, # source of randomness
-          charges:Optional[tuple]=None, # (None, Q): the samples that carry the charge (default: xq); DDP passes every rank's
+          gathered:Optional[tuple]=None, # (None, Q): the samples that carry the charge (default: xq); DDP passes every rank's
           check:bool=True, # check the samples' values (`train` checks the first step's)
          ) -> TrainingBatch:
     "PFGM's training points (perturbed data) and the one-plate field over the step's charges there."
-    b = _one_plate(self, xp, xq, b, check)
-    Qc = xq if charges is None else charges[1]
-    pts = perturbed_points(xq[:b], self.L, self.sigma, self.tau, self.M, self.aug, generator)
+    _, y = self.pairs(xp, xq, b, check)
+    Qc = xq if gathered is None else gathered[1]
+    pts = perturbed_points(y, self.L, self.sigma, self.tau, self.M, self.aug, generator)
     with torch.no_grad(): E = plate_field(pts.x, pts.z, Qc, self.L, mode=self.mode, gamma=self.gamma, chunk_size=self.chunk_size, check=check)
     return TrainingBatch(pts.x, pts.z, E, pts.outside)
 
@@ -168,12 +116,8 @@ class PFGMpp(Objective):
     M: Optional[float] = None  # largest exponent (None: `default_M`, the typical radius reaches L)
 
     def __post_init__(self):
-        _check_L_sigma(self.L, self.sigma)
-        if self.sigma == 0: raise ValueError('sigma (the smallest perturbation scale) must be > 0')
-        if isinstance(self.aug, bool) or not isinstance(self.aug, int) or self.aug < 3:
-            raise ValueError(f'aug (augmented dimensions) must be an int >= 3: the single-pair target (y - x)/r has infinite variance for fewer, got {self.aug!r}')
-        if not (math.isfinite(self.tau) and self.tau > 0): raise ValueError(f'tau must be a finite number > 0, got {self.tau!r}')
-        if self.M is not None and not (math.isfinite(self.M) and self.M > 0): raise ValueError(f'M must be None or a finite number > 0, got {self.M!r}')
+        _check_perturbation(self)
+        self.aug = integer(self.aug, "aug (augmented dimensions D'; the single-pair target (y - x)/r has infinite variance for fewer than 3)", 3)
 
     prior = PFGM.prior
 
@@ -185,12 +129,11 @@ def batch(self:PFGMpp,
           b:Optional[int]=None, # number of training points (default: B)
           bank=None, # unused
           generator:Optional[torch.Generator]=None, # source of randomness
-          charges:Optional[tuple]=None, # unused: the target needs no other charges
+          gathered:Optional[tuple]=None, # unused: the target needs no other charges
           check:bool=True, # check the samples' values (`train` checks the first step's)
          ) -> TrainingBatch:
     "PFGM++'s training points (the perturbation kernel) and its conditional target ((y - x)/r, 1)."
-    b = _one_plate(self, xp, xq, b, check)
-    y = xq[:b]
+    _, y = self.pairs(xp, xq, b, check)
     pts = perturbed_points(y, self.L, self.sigma, self.tau, self.M, self.aug, generator)
     r = (self.L - pts.z).view(-1, *[1] * (y.ndim - 1))
     return TrainingBatch(pts.x, pts.z, Field((y - pts.x) / r, torch.ones_like(pts.z)), pts.outside)

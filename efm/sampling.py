@@ -4,23 +4,22 @@
 
 # %% ../nbs/04_sampling.ipynb #ff37ae97
 from __future__ import annotations
-import math
+import math, warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 import torch
 from torch import Tensor
-import matplotlib.pyplot as plt
-from torchdiffeq import odeint
 
-from .checks import progress
+from .checks import choice, integer, progress, real, tensor
 from .field import Field
 
 # %% auto #0
-__all__ = ['METHODS', 'GRIDS', 'ARRIVALS', 'clock_grid', 'Trajectory', 'Transport', 'transport', 'show_lines', 'show_transport']
+__all__ = ['SOLVERS', 'GRIDS', 'ARRIVALS', 'clock_grid', 'LostLines', 'Trajectory', 'Transport', 'transport', 'show_lines',
+           'show_transport']
 
 # %% ../nbs/04_sampling.ipynb #30209746
-METHODS = ('euler', 'heun', 'rk4', 'dopri5')
+SOLVERS = ('euler', 'heun', 'rk4', 'dopri5')  # the ODE solvers of `transport`
 GRIDS = ('uniform', 'cosine', 'log')
 ARRIVALS = ('first', 'from_behind')  # where a line continued by arc length may end (see the continuation)
 
@@ -126,11 +125,12 @@ def _zclock_fixed(E, x, zc, on, zs, tab, min_cos, rec, pbar):
 
 def clock_grid(z0:float, # start of the clock
                z1:float, # end of the clock
-               steps:int, # number of steps
+               clock_steps:int, # number of steps
                grid:str='uniform', # 'uniform'; 'cosine': steps shrink towards both plates as 1 - cos; 'log': geometric towards the end plate
                eps:float=0.0, # 'log' only: z1 lies eps before the end plate (> 0); the distance to that plate is log-uniform
-              ) -> list: # steps + 1 clock values from z0 to z1
+              ) -> list: # clock_steps + 1 clock values from z0 to z1
     "The clock values of a fixed-step transport."
+    steps = clock_steps
     if grid not in GRIDS: raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')
     if grid == 'log':
         if not eps > 0: raise ValueError(f"grid='log' needs eps > 0 (its steps shrink geometrically towards the plate and stop eps before it), got eps={eps!r}")
@@ -140,8 +140,10 @@ def clock_grid(z0:float, # start of the clock
     if grid == 'cosine': u = [(1 - math.cos(math.pi * v)) / 2 for v in u]
     return [z0 + (z1 - z0) * v for v in u[:-1]] + [z1]
 
+# %% ../nbs/04_sampling.ipynb #fb403b83
 def _zclock_adaptive(E, x, zc, on, grid, min_cos, rtol, atol, rec, pbar):
     "dopri5 (torchdiffeq) on the clock z, segment by segment of `grid`; a line flagged in a segment is frozen at its start."
+    from torchdiffeq import odeint
     for k in pbar(range(len(grid) - 1)):
         idx = on.nonzero()[:, 0]
         if idx.numel():
@@ -158,6 +160,16 @@ def _zclock_adaptive(E, x, zc, on, grid, min_cos, rtol, atol, rec, pbar):
         rec(x, zc)
 
 # %% ../nbs/04_sampling.ipynb #3c8272b3
+class LostLines(UserWarning):
+    "`transport` lost lines: they never reached the target plate (how many, and what usually helps, in the message)."
+
+def _warn_lost(n_lost:int, b:int, z1:float):
+    "Say that `n_lost` of `b` lines never reached the plate z = z1, and what usually helps."
+    if n_lost: warnings.warn(LostLines(
+        f'{n_lost} of {b} lines never reached the plate z = {z1:g} (their points are where they stopped: drop them with '
+        '`~result.lost`). What usually helps: more clock steps, a larger max_arc, or a network trained on points outside '
+        'the gap too (Capacitor(outside=...)).'), stacklevel=4)
+
 @dataclass
 class Trajectory:
     "States along the field lines, one row per recorded step."
@@ -176,34 +188,24 @@ class Transport:
     lost: Tensor  # mask of the lost lines, [b]
     trajectory: Optional[Trajectory] = None  # the states along the way, if asked for
 
-    @property
-    def n_behind(self) -> int:
-        "Deprecated name of `n_off_clock`: these lines met a small or negative E_z; they need not have gone behind a plate."
-        return self.n_off_clock
-
-    @property
-    def behind(self) -> Tensor:
-        "Deprecated name of `off_clock`."
-        return self.off_clock
 
 # %% ../nbs/04_sampling.ipynb #eb5f0b6a
-def _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc, arrival='first'):
+def _check(field_fn, x, L, direction, solver, clock_steps, eps, min_cos, ds, max_arc, arrival='first'):
+    "Refuse what `transport` cannot use, naming it, before the first step; return L as a float."
     if not callable(field_fn): raise TypeError(f'field_fn must be callable (x, z) -> Field, got {type(field_fn).__name__}')
-    if not isinstance(x, Tensor): raise TypeError(f'x must be a tensor [b, *shape], got {type(x).__name__}')
+    tensor(x, 'x')
     if x.ndim < 2 or x.shape[0] < 1: raise ValueError(f'x must be [b, *shape] with b >= 1, got x {tuple(x.shape)}')
-    if not x.is_floating_point(): raise TypeError(f'x must be floating point, got {x.dtype}')
     if not torch.isfinite(x).all(): raise ValueError(f'x has {int((~torch.isfinite(x)).sum())} non-finite entries (x {tuple(x.shape)})')
-    if isinstance(L, bool) or not isinstance(L, (int, float)) or not math.isfinite(L) or L <= 0:
-        raise ValueError(f'L must be a finite number > 0, got {L!r}')
-    if direction not in ('forward', 'backward'):
-        raise ValueError(f"direction must be 'forward' (P -> Q) or 'backward' (Q -> P), got {direction!r}")
-    if method not in METHODS: raise ValueError(f'unknown method {method!r}; choose one of {METHODS}')
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1: raise ValueError(f'steps must be an int >= 1, got {steps!r}')
-    if not 0 <= eps < L / 2: raise ValueError(f'eps must be in [0, L/2) = [0, {L / 2}), got {eps!r}')
-    if not 0 <= min_cos < 1: raise ValueError(f'min_cos must be in [0, 1), got {min_cos!r}')
-    if ds is not None and not ds > 0: raise ValueError(f'ds must be > 0, got {ds!r}')
-    if not 0 <= max_arc < math.inf: raise ValueError(f'max_arc must be a finite number >= 0 (the arc-length budget of a continued line; default 20 L), got {max_arc!r}')
-    if arrival not in ARRIVALS: raise ValueError(f'arrival must be one of {ARRIVALS}, got {arrival!r}')
+    L = real(L, 'L', 0, low_open=True)
+    net_L = getattr(field_fn, 'L', None)
+    if isinstance(net_L, (int, float)) and not math.isclose(net_L, L, rel_tol=1e-6):
+        raise ValueError(f'the network was built for L = {net_L:g} (it embeds z / L), and transport was given L = {L:g}: sample with the L it was trained on')
+    choice(direction, 'direction', ('forward', 'backward'))
+    choice(solver, 'solver', SOLVERS); integer(clock_steps, 'clock_steps', 1)
+    real(eps, 'eps', 0, L / 2, high_open=True); real(min_cos, 'min_cos', 0, 1, high_open=True); real(ds, 'ds', 0, low_open=True, none=True)
+    real(max_arc, 'max_arc', 0)
+    choice(arrival, 'arrival', ARRIVALS)
+    return L
 
 # %% ../nbs/04_sampling.ipynb #f95da336
 @torch.no_grad()
@@ -211,9 +213,9 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
               x:Tensor, # start points on the source plate, [b, *shape]
               L:float, # plate separation, > 0
               direction:str='forward', # 'forward': P (z=0) -> Q (z=L); 'backward': Q -> P
-              method:str='euler', # 'euler' (Algorithm 2), 'heun', 'rk4', or 'dopri5' (adaptive, torchdiffeq)
-              steps:Optional[int]=None, # clock steps (fixed methods; default 100) or dopri5 segments (default 4)
-              grid:str='uniform', # fixed methods: 'uniform' clock steps, 'cosine' (shorter near both plates) or 'log' (geometric towards the end plate; needs eps > 0)
+              solver:str='euler', # 'euler' (Algorithm 2), 'heun', 'rk4', or 'dopri5' (adaptive, torchdiffeq)
+              clock_steps:Optional[int]=None, # steps on the clock (fixed-step solvers; default 100) or dopri5 segments (default 4)
+              grid:str='uniform', # fixed-step solvers: 'uniform' clock steps, 'cosine' (shorter near both plates) or 'log' (geometric towards the end plate; needs eps > 0)
               eps:float=0.0, # start and stop this far from the plates: the clock runs over [eps, L - eps]
               min_cos:float=1e-2, # a line with E_z <= min_cos |E| leaves the clock for the arc-length continuation
               ds:Optional[float]=None, # arc-length step of the continuation (default: the clock step; |z_1 - z_0|/100 for dopri5)
@@ -225,43 +227,39 @@ def transport(field_fn:Callable[[Tensor, Tensor], Field], # field function (x [b
               show_progress:bool=False, # show a progress bar over the clock steps
              ) -> Transport:
     "Move points along the field lines of `field_fn` from one plate to the other, with z as the clock: dx/dz = E_x/E_z."
-    if steps is None: steps = 4 if method == 'dopri5' else 100
-    if isinstance(L, Tensor) and L.ndim == 0: L = L.item()  # a 0-d tensor, e.g. a model's L buffer
-    if max_arc is None: max_arc = 20.0 * L
-    _check(field_fn, x, L, direction, method, steps, eps, min_cos, ds, max_arc, arrival)
-    if grid not in GRIDS: raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')
-    E, b, L = _Counted(field_fn), x.shape[0], float(L)
+    steps, L = (4 if solver == 'dopri5' else 100) if clock_steps is None else clock_steps, real(L, 'L', 0, low_open=True)
+    max_arc = 20.0 * L if max_arc is None else max_arc
+    _check(field_fn, x, L, direction, solver, steps, eps, min_cos, ds, max_arc, arrival)
+    if solver != 'dopri5': clock_grid(eps, L - eps, steps, grid, eps)                      # a grid it cannot build: refused now
+    E, b = _Counted(field_fn), x.shape[0]
     sign, (z0, z1) = (1.0, (eps, L - eps)) if direction == 'forward' else (-1.0, (L - eps, eps))
-    x = x.clone()
-    zc = torch.full((b,), z0, dtype=x.dtype, device=x.device)
-    on = torch.ones(b, dtype=torch.bool, device=x.device)
+    x, zc, on = x.clone(), torch.full((b,), z0, dtype=x.dtype, device=x.device), torch.ones(b, dtype=torch.bool, device=x.device)
     states = [(x.clone(), zc.clone())] if trajectory else None
-    rec = (lambda x, z: states.append((x.clone(), z.clone()))) if trajectory else (lambda x, z: None)
-    pbar = (lambda it: progress(it, leave=False)) if show_progress else (lambda it: it)
-    if method == 'dopri5':
-        segs = torch.linspace(z0, z1, steps + 1, dtype=x.dtype, device=x.device)
-        _zclock_adaptive(E, x, zc, on, segs, min_cos, rtol, atol, rec, pbar)
-    else: _zclock_fixed(E, x, zc, on, clock_grid(z0, z1, steps, grid, eps), _TABLEAUX[method], min_cos, rec, pbar)
+    rec, pbar = (lambda x, z: states.append((x.clone(), z.clone()))) if trajectory else (lambda x, z: None), \
+                (lambda it: progress(it, leave=False)) if show_progress else (lambda it: it)
+    if solver == 'dopri5': _zclock_adaptive(E, x, zc, on, torch.linspace(z0, z1, steps + 1, dtype=x.dtype, device=x.device),
+                                            min_cos, rtol, atol, rec, pbar)
+    else: _zclock_fixed(E, x, zc, on, clock_grid(z0, z1, steps, grid, eps), _TABLEAUX[solver], min_cos, rec, pbar)
     zc[on] = z1  # exactly on the plane (z0 + steps h can differ from z1 by rounding)
-    off = ~on
-    if ds is None: ds = abs(z1 - z0) / (100 if method == 'dopri5' else steps)
-    tab = _TABLEAUX.get(method, _TABLEAUX['rk4'])
+    off, tab = ~on, _TABLEAUX.get(solver, _TABLEAUX['rk4'])
+    if ds is None: ds = abs(z1 - z0) / (100 if solver == 'dopri5' else steps)
     arrived = _continue(E, x, zc, off.clone(), z1, ds, max_arc, tab, sign, rec, arrival == 'from_behind')
-    lost = off & ~arrived
+    lost = off & ~arrived; n_lost = int(lost.sum()); _warn_lost(n_lost, b, z1)
     traj = Trajectory(torch.stack([s[0] for s in states]), torch.stack([s[1] for s in states])) if trajectory else None
-    return Transport(x, zc, E.nfe, int(off.sum()), int(lost.sum()), off, lost, traj)
+    return Transport(x, zc, E.nfe, int(off.sum()), n_lost, off, lost, traj)
 
 # %% ../nbs/04_sampling.ipynb #4e04bf1f
 def show_lines(trajectory:Trajectory, # states from `transport(..., trajectory=True)`
                dim:int=0, # which spatial coordinate to plot against z
                n_lines:int=50, # draw at most this many lines
-               ax:Optional[plt.Axes]=None, # axes to draw into (a new figure if None)
+               ax=None, # axes to draw into (a new figure if None)
                **kwargs, # passed to `ax.plot`
-              ) -> plt.Axes:
+              ):
     "Side view of field lines: coordinate `dim` of x against z."
     if not isinstance(trajectory, Trajectory): raise TypeError(f'trajectory must be a Trajectory, got {type(trajectory).__name__}')
     xs = trajectory.x.flatten(2)
     if not 0 <= dim < xs.shape[2]: raise ValueError(f'dim must be in [0, {xs.shape[2]}), got {dim}')
+    import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 3.5))
     k = min(n_lines, xs.shape[1])
     ax.plot(xs[:, :k, dim].cpu(), trajectory.z[:, :k].cpu(), **{'lw': 0.7, 'alpha': 0.6, **kwargs})
@@ -279,14 +277,15 @@ def show_transport(src:Tensor, # start points, [b, 2]
                    mapped:Optional[Tensor]=None, # transported points, [b, 2]
                    trajectory:Optional[Union[Trajectory, Tensor]]=None, # paths: a `Trajectory` or x states [T, b, 2]
                    n_lines:int=200, # draw at most this many paths
-                   ax:Optional[plt.Axes]=None, # axes to draw into (a new figure if None)
+                   ax=None, # axes to draw into (a new figure if None)
                    title:Optional[str]=None, # axes title
-                  ) -> plt.Axes:
+                  ):
     "Scatter source, target and transported 2-D points, with the paths between them."
     src, tgt, mapped = _pts(src, 'src'), _pts(tgt, 'tgt'), _pts(mapped, 'mapped')
     xs = trajectory.x if isinstance(trajectory, Trajectory) else trajectory
     if xs is not None and (not isinstance(xs, Tensor) or xs.ndim != 3 or xs.shape[2] != 2):
         raise ValueError(f'trajectory must hold states [T, b, 2], got {getattr(xs, "shape", type(xs))}')
+    import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 5))
     if xs is not None:
         ax.plot(xs[:, :n_lines, 0].detach().cpu(), xs[:, :n_lines, 1].detach().cpu(), color='gray', lw=0.4, alpha=0.5)

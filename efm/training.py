@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_training.ipynb #62b9c391
 from __future__ import annotations
-import copy, math, os, time, warnings
+import copy, math, os, sys, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
@@ -15,14 +15,15 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.basics import patch
 
-from .checks import progress
+from .checks import choice, integer, progress, real
 from .field import Field
-from .capacitor import Capacitor, Objective
+from .objective import Objective
+from .capacitor import Capacitor
 
 # %% auto #0
 __all__ = ['CKPT_FORMAT', 'efm_loss', 'lr_factor', 'ema_update', 'save_checkpoint', 'load_checkpoint', 'checkpoint_path',
-           'checkpoints', 'latest_checkpoint', 'prune_checkpoints', 'Sampler', 'TrainConfig', 'TrainResult',
-           'gather_samples', 'train']
+           'checkpoints', 'latest_checkpoint', 'prune_checkpoints', 'Sampler', 'TrainConfig', 'TrainingStopped',
+           'TrainResult', 'gather_samples', 'train']
 
 # %% ../nbs/03_training.ipynb #a406eac3
 def efm_loss(pred:Field, # the network's output at the training points
@@ -43,12 +44,14 @@ def lr_factor(step:int, # optimisation step, from 0
               steps:int, # total steps T
               warmup:int=0, # warm-up steps w
               schedule:str='cosine', # after warm-up: 'cosine' (to 0 at T) or 'constant'
+              restarts:tuple=(), # cosine only: steps where the cosine restarts from 1 (a run extended past its T)
              ) -> float: # multiplier of the base learning rate
-    "Linear warm-up, then cosine decay or constant."
+    "Linear warm-up, then cosine decay (restarted at each of `restarts`) or constant."
     if step < warmup: return (step + 1) / warmup
     if schedule == 'constant': return 1.0
-    if schedule == 'cosine': return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
-    raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    if schedule != 'cosine': raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    start, end = max([warmup, *(r for r in restarts if r <= step)]), min([steps, *(r for r in restarts if r > step)])
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - start) / max(1, end - start))))
 
 # %% ../nbs/03_training.ipynb #79308781
 @torch.no_grad()
@@ -251,27 +254,23 @@ class TrainConfig:
     gather: bool = True  # data-parallel runs: every rank's samples are charges of the target (all-gather)
     compile: Union[bool, str] = False  # torch.compile the network: True (inductor) or the name of a backend; falls back to eager if it fails
     channels_last: Optional[bool] = None  # convert the model's conv weights to channels_last, in place (None: on CUDA under bf16; False: leave them)
+    restarts: tuple = ()  # cosine only: steps where the cosine restarts from lr (the ends of the run before it was extended)
 
     def __post_init__(self): _check_config(self)  # the rules are in `_check_config`
 
 
 # %% ../nbs/03_training.ipynb #cd94f66d
 def _check_config(c:TrainConfig):
-    "Refuse a `TrainConfig` whose fields cannot describe a run, naming the field."
-    isint = lambda v: isinstance(v, int) and not isinstance(v, bool)
-    for k in ('steps', 'batch', 'log_every'):
-        v = getattr(c, k)
-        if not isint(v) or v < 1: raise ValueError(f'TrainConfig.{k} must be a positive int, got {v!r}')
-    for k in ('warmup', 'ckpt_every', 'seed'):
-        if not isint(getattr(c, k)): raise ValueError(f'TrainConfig.{k} must be an int, got {getattr(c, k)!r}')
-    if c.charges is not None and not isint(c.charges): raise ValueError(f'TrainConfig.charges must be None or an int, got {c.charges!r}')
+    "Refuse a `TrainConfig` whose fields cannot describe a run, naming the field; numbers become int and float."
+    for k in ('steps', 'batch', 'log_every', 'keep'): setattr(c, k, integer(getattr(c, k), f'TrainConfig.{k}', 1))
+    for k in ('warmup', 'ckpt_every'): setattr(c, k, integer(getattr(c, k), f'TrainConfig.{k}', 0))
+    c.seed, c.charges = integer(c.seed, 'TrainConfig.seed', 0, 2**62), integer(c.charges, 'TrainConfig.charges', 1, none=True)
     if c.charges is not None and c.charges < c.batch: raise ValueError(f'TrainConfig.charges ({c.charges}) must be >= batch ({c.batch})')
-    if not c.lr > 0: raise ValueError(f'TrainConfig.lr must be > 0, got {c.lr}')
-    if c.warmup < 0 or c.ckpt_every < 0: raise ValueError('TrainConfig.warmup and ckpt_every must be >= 0')
-    if c.schedule not in ('cosine', 'constant'): raise ValueError(f"TrainConfig.schedule must be 'cosine' or 'constant', got {c.schedule!r}")
-    if c.clip is not None and not c.clip > 0: raise ValueError(f'TrainConfig.clip must be None or > 0, got {c.clip}')
-    if not 0 <= c.ema < 1: raise ValueError(f'TrainConfig.ema must be in [0, 1), got {c.ema}')
-    if not isint(c.keep) or c.keep < 1: raise ValueError(f'TrainConfig.keep must be a positive int, got {c.keep!r}')
+    c.lr, c.ema = real(c.lr, 'TrainConfig.lr', 0, low_open=True), real(c.ema, 'TrainConfig.ema', 0, 1, high_open=True)
+    c.clip, c.schedule = real(c.clip, 'TrainConfig.clip', 0, low_open=True, none=True), choice(c.schedule, 'TrainConfig.schedule', ('cosine', 'constant'))
+    if not isinstance(c.restarts, (tuple, list)): raise ValueError(f'TrainConfig.restarts must be a tuple of steps, got {c.restarts!r}')
+    c.restarts = tuple(integer(r, 'TrainConfig.restarts', 1, c.steps - 1) for r in c.restarts)
+    if list(c.restarts) != sorted(set(c.restarts)): raise ValueError(f'TrainConfig.restarts must increase, got {c.restarts!r}')
     if not isinstance(c.compile, (bool, str)): raise ValueError(f'TrainConfig.compile must be True, False or the name of a torch.compile backend, got {c.compile!r}')
     if c.channels_last not in (None, True, False): raise ValueError(f'TrainConfig.channels_last must be None, True or False, got {c.channels_last!r}')
     if isinstance(c.compile, str):
@@ -279,8 +278,13 @@ def _check_config(c:TrainConfig):
         if c.compile not in (known := torch._dynamo.list_backends(exclude_tags=())):
             raise ValueError(f'TrainConfig.compile: {c.compile!r} is not a torch.compile backend; choose True or one of {known}')
 
-
 # %% ../nbs/03_training.ipynb #f1995b7b
+class TrainingStopped(Exception):
+    "`train` stopped at the end of a step because its `stop` asked it to; `ckpt` is the checkpoint written there (None without a folder)."
+    def __init__(self, step:int, ckpt:Optional[Path]):
+        super().__init__(f'training stopped at step {step}' + (f'; checkpoint {ckpt}: the same call resumes from it' if ckpt else ''))
+        self.step, self.ckpt = step, ckpt
+
 _BOOKKEEPING = ('ckpt_every', 'log_every', 'keep', 'compile', 'channels_last')  # free to change on resume
 
 @dataclass
@@ -297,10 +301,6 @@ class TrainResult:
     total_seconds: float = 0.0  # wall time of the whole run, over all resumed calls (as recorded in its checkpoints)
     compiled: Optional[str] = None  # the torch.compile backend the network ran under to the end (None: eager, or compiling failed)
 
-    @property
-    def capacitor(self) -> Objective:
-        "The objective (the name this field had when EFM was the only method)."
-        return self.objective
 
 # %% ../nbs/03_training.ipynb #71bb580a
 def _config_diff(saved:dict, now:dict, skip=(), defaults:dict={}):
@@ -309,11 +309,11 @@ def _config_diff(saved:dict, now:dict, skip=(), defaults:dict={}):
     return [f'{k}: {saved.get(k)!r} (checkpoint) vs {now.get(k)!r} (now)' for k in sorted(set(saved) | set(now)) if k not in skip and saved.get(k) != now.get(k)]
 
 def _objective_diff(st:dict, obj:Objective) -> list:
-    "How a checkpoint's objective differs from `obj`; checkpoints from before objectives hold EFM's `capacitor`."
+    "How a checkpoint's objective differs from `obj`; checkpoints from before objectives hold EFM's `capacitor`, older ones older names."
     saved = dict(st['objective']) if 'objective' in st else dict(name='efm', **st['capacitor'])
     name = saved.pop('name')
     if name != obj.name: return [f'method: {name!r} (checkpoint) vs {obj.name!r} (now)']
-    now = obj.config(); now.pop('name')
+    saved, now = type(obj).upgrade(saved), obj.config(); now.pop('name')
     try: defaults = type(obj)().config()  # a field missing from an older checkpoint counts as its default
     except TypeError: defaults = {}
     return _config_diff(saved, now, ('name',), defaults)
@@ -322,13 +322,19 @@ def _objective_diff(st:dict, obj:Objective) -> list:
 def _check_train(model, P, obj, cfg, until) -> tuple:
     "Refuse arguments `train` cannot use: (trainable parameters, until, rank, world size)."
     if not isinstance(model, nn.Module): raise TypeError(f'model must be an nn.Module, got {type(model).__name__}')
-    if not isinstance(obj, Objective): raise TypeError(f'objective must be an efm.capacitor.Objective (Capacitor, FlowMatching, PFGM, ...), got {type(obj).__name__}')
+    if not isinstance(obj, Objective): raise TypeError(f'objective must be an efm.objective.Objective (Capacitor, FlowMatching, PFGM, ...), got {type(obj).__name__}')
     if obj.plates == 1 and P is not None:
         raise ValueError(f'{obj.name} trains on one plate, the data Q at z = L, and draws its own start points on z = 0: pass P=None, not a source for P')
     if obj.plates == 2 and P is None: raise ValueError(f'{obj.name} needs a source for each plate: P (noise, or the source data) is None')
     if not isinstance(cfg, TrainConfig): raise TypeError(f'cfg must be a TrainConfig, got {type(cfg).__name__}')
     params = [p for p in model.parameters() if p.requires_grad]
     if not params: raise ValueError('model has no trainable parameters')
+    net_L, obj_L = getattr(model, 'L', None), getattr(obj, 'L', None)
+    if isinstance(net_L, (int, float)) and isinstance(obj_L, (int, float)) and not math.isclose(net_L, obj_L, rel_tol=1e-6):
+        raise ValueError(f'the network was built for L = {net_L:g} (it embeds z / L), the objective has L = {obj_L:g}: build it with L={obj_L:g}')
+    big = torch.finfo(params[0].dtype).max ** 0.5 if params[0].dtype.is_floating_point else math.inf
+    if isinstance(obj_L, (int, float)) and obj_L >= big:
+        raise ValueError(f'L = {obj_L:g} is too large for the network\'s {params[0].dtype}: its squares (the field\'s distances) overflow beyond {big:.3g}')
     until = cfg.steps if until is None else until
     if not 0 <= until <= cfg.steps: raise ValueError(f'until must be in [0, cfg.steps = {cfg.steps}], got {until}')
     rank, world = _dist()
@@ -337,12 +343,13 @@ def _check_train(model, P, obj, cfg, until) -> tuple:
         raise ValueError(f'the world size {world} must divide the batch ({cfg.batch}) and the charges per step ({B}): each rank takes an equal share')
     return params, until, rank, world
 
-def _ckpt_folder(ckpt_dir) -> Optional[Path]:
-    "The checkpoint folder, made and checked writable (None: no checkpoints)."
-    if ckpt_dir is None: return None
-    ckpt_dir = Path(ckpt_dir); ckpt_dir.mkdir(parents=True, exist_ok=True)
+def _ckpt_folder(ckpt_dir) -> tuple:
+    "The checkpoint folder, made and checked writable (None: no checkpoints), and whether this call made it."
+    if ckpt_dir is None: return None, False
+    ckpt_dir = Path(ckpt_dir); made = not ckpt_dir.exists()
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(ckpt_dir, os.W_OK): raise PermissionError(f'checkpoint folder {ckpt_dir} is not writable')
-    return ckpt_dir
+    return ckpt_dir, made
 
 # %% ../nbs/03_training.ipynb #d7d62e77
 def _dist() -> tuple:
@@ -363,14 +370,27 @@ def _open_run(ckpt_dir:Optional[Path], resume:bool, rank:int, world:int, device)
     if world > 1: dist.barrier()
     return ckpt, st
 
+def _length_diff(saved:dict, cfg:TrainConfig) -> list:
+    "How the run's length differs from the checkpoint's, unless `cfg` extends it (a restart at the old end: *Extending a run*)."
+    T, r = saved['steps'], tuple(saved.get('restarts', ()))
+    if (cfg.steps, cfg.restarts) == (T, r): return []
+    ext = r + (T,) if cfg.schedule == 'cosine' else r
+    if cfg.steps > T and cfg.restarts == ext: return []
+    how = (f'to extend the run to {cfg.steps} steps, use TrainConfig(steps={cfg.steps}, restarts={ext}) (`efm train --extend`)'
+           if cfg.steps > T else 'a run cannot be shortened: stop early with until=, or start a new run')
+    return [f'steps: {T!r} (checkpoint) vs {cfg.steps!r} (now)' + (f', restarts: {r} vs {cfg.restarts}' if r != cfg.restarts else '') + f' ({how})']
+
 def _resume(ckpt:Path, st:dict, cfg:TrainConfig, obj:Objective, parts:dict, samplers:tuple, n:int, g:torch.Generator, until:int, rank:int, world:int, gd:Optional[torch.Generator]=None) -> tuple:
     "Check the checkpoint `st` against this run and load it into `parts`, the samplers and `g`: (step, losses, seconds so far)."
-    diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING, asdict(TrainConfig())) + _objective_diff(st, obj)
+    diff = _config_diff(st['config'], asdict(cfg), _BOOKKEEPING + ('steps', 'restarts'), asdict(TrainConfig()))
+    diff += _length_diff(st['config'], cfg) + _objective_diff(st, obj)
     if diff: raise ValueError(f'checkpoint {ckpt} was written with a different config: ' + '; '.join(diff))
     if st.get('world', 1) != world: raise ValueError(f'checkpoint {ckpt} was written by {st.get("world", 1)} process(es); this run has {world}')
     try: parts['model'].load_state_dict(st['model']); parts['ema'].load_state_dict(st['ema'])
     except RuntimeError as e: raise ValueError(f'checkpoint {ckpt} does not fit this model: {str(e)[:300]}') from e
     parts['opt'].load_state_dict(st['opt']); parts['sched'].load_state_dict(st['sched'])
+    sched = parts['sched']                                                       # this run's schedule sets the rate (an extended run's differs)
+    for grp, base, f in zip(parts['opt'].param_groups, sched.base_lrs, sched.lr_lambdas): grp['lr'] = base * f(sched.last_epoch)
     if parts['bank'] is not None: parts['bank'].load_state_dict(st['bank'])
     for s, k in zip(samplers, st['draws']):
         if s is not None: s.replay(k, n)
@@ -471,6 +491,62 @@ def _network(model:nn.Module, cfg:TrainConfig, device:torch.device, world:int):
     return _Compiled(net, 'inductor' if cfg.compile is True else cfg.compile) if cfg.compile else net
 
 
+# %% ../nbs/03_training.ipynb #4c11fa70
+@dataclass
+class _Run:
+    "One run's moving parts: what a step uses and what a checkpoint holds."
+    obj: Objective; cfg: TrainConfig; params: list; rank: int; world: int; device: torch.device
+    sp: Optional[Sampler]; sq: Sampler; b_loc: int; B_loc: int; amp: bool
+    g: torch.Generator; gd: torch.Generator; net: nn.Module; opt: torch.optim.Optimizer
+    parts: dict; ckpt_dir: Optional[Path]; meta: dict; t0: float; before: float = 0.0
+
+def _start(model, P, Q, obj, cfg, until, ckpt_dir, resume, show_progress, meta) -> tuple:
+    "Check the arguments, build the run's parts, and resume it if a checkpoint says so: (run, step, losses, ckpt, until, made)."
+    params, until, rank, world = _check_train(model, P, obj, cfg, until)
+    (ckpt_dir, made), device, t0 = _ckpt_folder(ckpt_dir), params[0].device, time.time()
+    sp, sq = None if P is None else Sampler(P, 'P'), Sampler(Q, 'Q')
+    amp = cfg.amp and device.type == 'cuda'
+    if amp if cfg.channels_last is None else cfg.channels_last: model.to(memory_format=torch.channels_last)   # a no-op without 4-d weights
+    g = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # rank 0 draws what a single process draws
+    gd = g if device.type == 'cpu' else torch.Generator(device).manual_seed(cfg.seed + 7919 * rank)  # what is drawn on the device
+    net, ema = _network(model, cfg, device, world), copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=device.type == 'cuda')
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, cfg.steps, cfg.warmup, cfg.schedule, cfg.restarts))
+    parts = dict(model=model, ema=ema, opt=opt, sched=sched, bank=obj.bank())  # everything a checkpoint holds a state_dict of
+    run = _Run(obj, cfg, params, rank, world, device, sp, sq, cfg.batch // world, (cfg.charges or cfg.batch) // world, amp,
+               g, gd, net, opt, parts, ckpt_dir, meta or {}, t0)
+    ckpt, st = _open_run(ckpt_dir, resume, rank, world, device)
+    step, losses = 0, []
+    if ckpt is not None:
+        step, losses, run.before = _resume(ckpt, st, cfg, obj, parts, (sp, sq), run.B_loc, g, until, rank, world, gd)
+        if show_progress and rank == 0: print(f'resuming from {ckpt.name}, step {step} of {cfg.steps}', file=sys.stderr)
+    return run, step, losses, ckpt, until, made
+
+# %% ../nbs/03_training.ipynb #7f23cfe8
+def _save(run:_Run, step:int, losses:list) -> Path:
+    "Checkpoint the run at `step` (rank 0 writes; every rank sends its random state) and prune old checkpoints."
+    rng = _all_ranks(_rng_state(run.g, run.gd))
+    if run.rank != 0: return checkpoint_path(run.ckpt_dir, step)
+    p = save_checkpoint(checkpoint_path(run.ckpt_dir, step), dict(
+        step=step, config=asdict(run.cfg), objective=run.obj.config(),
+        **{k: None if v is None else v.state_dict() for k, v in run.parts.items()}, rng=rng, losses=losses,
+        draws=[0 if run.sp is None else run.sp.draws, run.sq.draws], world=run.world, meta=run.meta,
+        seconds=run.before + time.time() - run.t0))
+    prune_checkpoints(run.ckpt_dir, run.cfg.keep)
+    return p
+
+def _step(run:_Run, step_i:int, check:bool, log:_LossLog):
+    "One training step: draw, batch, loss, backward, clip, Adam, schedule, EMA (the loss is logged, not read)."
+    cfg, device = run.cfg, run.device
+    xp, xq, gathered = _draw(run.sp, run.sq, run.B_loc, run.g, device, run.world > 1 and cfg.gather, run.gd)
+    tb = run.obj.batch(xp, xq, b=run.b_loc, bank=run.parts['bank'], generator=run.gd, gathered=gathered, check=check)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.amp): pred = run.net(tb.x, tb.z)
+    loss = efm_loss(pred, tb.target)
+    run.opt.zero_grad(set_to_none=True); loss.backward()  # DDP averages the gradients over the ranks
+    log.add(_rank_mean(loss.detach().clone()))
+    if cfg.clip is not None: torch.nn.utils.clip_grad_norm_(run.params, cfg.clip)
+    run.opt.step(); run.parts['sched'].step(); ema_update(run.parts['ema'], run.parts['model'], cfg.ema, step_i)
+
 # %% ../nbs/03_training.ipynb #dbd9db31
 def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to train on
           P:Union[Callable, Tensor, Iterable, None], # source of the plate z = 0: sampler `(n, generator=...)`, tensor, or iterable of batches; None for one-plate objectives
@@ -483,49 +559,28 @@ def train(model:nn.Module, # field network `(x, z) -> Field`, on the device to t
           show_progress:bool=True, # progress bar with the running loss (rank 0 only)
           plot:bool=False, # live loss plot (notebooks)
           meta:Optional[dict]=None, # extra information stored in every checkpoint (e.g. the preset of `efm train`)
+          stop:Optional[Callable[[], bool]]=None, # asked after every step: True stops the run there, checkpointed (`TrainingStopped`)
          ) -> TrainResult:
     "Train `model` on an objective's targets between the sources `P` and `Q` (data-parallel under an initialised process group)."
     obj, cfg = Capacitor() if objective is None else objective, cfg or TrainConfig()
-    params, until, rank, world = _check_train(model, P, obj, cfg, until)
-    ckpt_dir, device, t0 = _ckpt_folder(ckpt_dir), params[0].device, time.time()
-    sp, sq = None if P is None else Sampler(P, 'P'), Sampler(Q, 'Q')
-    b_loc, B_loc = cfg.batch // world, (cfg.charges or cfg.batch) // world
-    amp = cfg.amp and device.type == 'cuda'
-    if amp if cfg.channels_last is None else cfg.channels_last: model.to(memory_format=torch.channels_last)   # a no-op without 4-d weights
-    g = torch.Generator().manual_seed(cfg.seed + 7919 * rank)  # rank 0 draws what a single process draws
-    gd = g if device.type == 'cpu' else torch.Generator(device).manual_seed(cfg.seed + 7919 * rank)  # what is drawn on the device
-    net, ema = _network(model, cfg, device, world), copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.Adam(params, lr=cfg.lr, fused=device.type == 'cuda')
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, cfg.steps, cfg.warmup, cfg.schedule))
-    parts = dict(model=model, ema=ema, opt=opt, sched=sched, bank=obj.bank())  # everything a checkpoint holds a state_dict of
-    ckpt, st = _open_run(ckpt_dir, resume, rank, world, device)
-    step, losses, before = (0, [], 0.0) if ckpt is None else _resume(ckpt, st, cfg, obj, parts, (sp, sq), B_loc, g, until, rank, world, gd)
-
-    def save():
-        rng = _all_ranks(_rng_state(g, gd))
-        if rank != 0: return checkpoint_path(ckpt_dir, step)
-        p = save_checkpoint(checkpoint_path(ckpt_dir, step), dict(
-            step=step, config=asdict(cfg), objective=obj.config(), **{k: None if v is None else v.state_dict() for k, v in parts.items()},
-            rng=rng, losses=losses, draws=[0 if sp is None else sp.draws, sq.draws], world=world, meta=meta or {}, seconds=before + time.time() - t0))
-        prune_checkpoints(ckpt_dir, cfg.keep)
-        return p
-
-    step0, log = step, _LossLog(losses)
-    steps, report = _progress(step, until, show_progress and rank == 0, plot and rank == 0, cfg.log_every)
+    run, step, losses, ckpt, until, made = _start(model, P, Q, obj, cfg, until, ckpt_dir, resume, show_progress, meta)
+    step0, log, saving = step, _LossLog(losses), run.ckpt_dir is not None
+    steps, report = _progress(step, until, show_progress and run.rank == 0, plot and run.rank == 0, cfg.log_every)
     model.train()
-    for step_i in steps:
-        xp, xq, charges = _draw(sp, sq, B_loc, g, device, world > 1 and cfg.gather, gd)
-        tb = obj.batch(xp, xq, b=b_loc, bank=parts['bank'], generator=gd, charges=charges, check=step_i == step0)  # values checked once
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp): pred = net(tb.x, tb.z)
-        loss = efm_loss(pred, tb.target)
-        opt.zero_grad(set_to_none=True); loss.backward()  # DDP averages the gradients over the ranks
-        log.add(_rank_mean(loss.detach().clone()))
-        if cfg.clip is not None: torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-        opt.step(); sched.step(); ema_update(ema, model, cfg.ema, step_i)
-        step = step_i + 1
-        if step % cfg.log_every == 0 or step == until: log.read(step, ckpt); report(step, losses)   # the only wait for the device
-        if ckpt_dir is not None and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: log.read(step, ckpt); ckpt = save()
-    if ckpt_dir is not None and (step > step0 or ckpt is None): ckpt = save()  # a finished run resumed: nothing new to write
-    compiled = net.backend if isinstance(net, _Compiled) and net.net is not net.eager else None
-    return TrainResult(model, ema, losses, step, cfg, obj, ckpt, time.time() - t0, before + time.time() - t0, compiled)
-
+    try:
+        for step_i in steps:
+            _step(run, step_i, step_i == step0, log)                              # the samples' values checked once
+            step = step_i + 1
+            if step % cfg.log_every == 0 or step == until: log.read(step, ckpt); report(step, losses)   # the only wait for the device
+            if saving and cfg.ckpt_every and step % cfg.ckpt_every == 0 and step != until: log.read(step, ckpt); ckpt = _save(run, step, losses)
+            if stop is not None and step != until and stop():                  # a signal asked to stop: at a step's end, checkpointed
+                log.read(step, ckpt)
+                if saving: ckpt = _save(run, step, losses)
+                raise TrainingStopped(step, ckpt)
+    except BaseException:
+        if made and not any(run.ckpt_dir.iterdir()): run.ckpt_dir.rmdir()       # a run that failed before its first checkpoint leaves no folder
+        raise
+    if saving and (step > step0 or ckpt is None): ckpt = _save(run, step, losses)  # a finished run resumed: nothing new to write
+    compiled = run.net.backend if isinstance(run.net, _Compiled) and run.net.net is not run.net.eager else None
+    seconds = time.time() - run.t0
+    return TrainResult(model, run.parts['ema'], losses, step, cfg, obj, ckpt, seconds, run.before + seconds, compiled)

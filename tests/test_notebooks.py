@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from nbdev.config import get_config
 import nbdev.test as nbdev_test  # not `from ... import test_nb`: pytest would collect it as a test
+import efm.cli  # noqa: F401  (imports every method, so that each is in the registry before any notebook runs)
+from efm.objective import OBJECTIVES
 
 cfg = get_config()
 NBS = Path(cfg.config_path) / cfg.nbs_path
@@ -26,6 +28,15 @@ SKIP = [f for f in cfg.tst_flags.split() if f not in FORCE]
 def test_notebooks_found():
     "Zero notebooks found would make every other test vacuous: fail loudly instead."
     assert len(NOTEBOOKS) > 0, f'no notebooks found under {NBS}'
+
+
+@pytest.fixture(autouse=True)
+def package_registry():
+    "Each notebook starts from the package's methods, as it does when run alone: a chapter that defines a method (01_capacitor\n"
+    "defines `Capacitor`) registers its own class under the method's name, which must not outlive that notebook's run."
+    saved = dict(OBJECTIVES)
+    yield
+    OBJECTIVES.clear(); OBJECTIVES.update(saved)
 
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=[str(p.relative_to(NBS)) for p in NOTEBOOKS])
