@@ -7,6 +7,10 @@ rendered, hidden and exported cells handled, frontmatter extracted) and are rend
 mkdocs-jupyter, with MathJax bundled from npm so the site needs no network. `README.md` is written from the
 processed `index.ipynb` (what `nbdev_readme` does with Quarto).
 
+Layout (`SITE_CSS`, `polish_pages`): printed text (stdout, text/plain: tables, dicts) keeps its lines and scrolls
+sideways in its box; code wraps, each line hanging under its own indent (every line of a highlighted block in a span);
+show_doc's signature of a class reads `class Name(...):`, not `def Name(...)->None:`.
+
 Links and navigation (`links.py`): the nav orders the chapters and the experiments as the index's "Map of the
 notebooks" does, every page ends with previous/next links in that order, the home page is `Home` under the site name,
 and the table of contents keeps inline code. After mkdocs, links to our own deployed site (doc_host + doc_baseurl,
@@ -204,9 +208,17 @@ EXTRA_CSS = 'stylesheets/efm.css'
 # Long code lines wrap at spaces, as Quarto's `code-overflow: wrap` (nbs/_quarto.yml) has them, and a token longer than
 # the line breaks where it must. mkdocs-jupyter lets long input lines run out of their box and breaks
 # outputs anywhere (`word-break: break-all`, mid-number); its inline styles come after this sheet, hence the specificity.
+# Printed text (stdout, text/plain: tables, dicts) does not wrap, a wrapped row cannot be read: it scrolls in its box.
+# A wrapped line of code hangs under its own indent plus 4 (`hang_code` puts each line in a span.efm-line, --i: its
+# indent). The content column is wider than the theme's 61rem where the screen allows.
 SITE_CSS = """\
 .jupyter-wrapper .jp-Notebook pre, .jupyter-wrapper .jp-Notebook .jp-OutputArea-output pre {
   white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; }
+.jupyter-wrapper .jp-Notebook .jp-RenderedText.jp-OutputArea-output pre {
+  white-space: pre; overflow-wrap: normal; overflow-x: auto; }
+.jupyter-wrapper .jp-Notebook pre .efm-line {
+  display: block; padding-left: calc((var(--i, 0) + 4) * 1ch); text-indent: calc((var(--i, 0) + 4) * -1ch); }
+.md-grid { max-width: 80rem; }
 """
 
 
@@ -241,6 +253,70 @@ def bundle_mathjax():
         s = html.read_text()
         if MATHJAX_MARK in s:
             html.write_text(s.replace(MATHJAX_MARK, '../' * depth + 'assets/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe'))
+
+
+# ---------------------------------------------------------------- built pages: code blocks
+CODE_PRE = re.compile(r'(<div class="highlight(?:-ipynb hl-python)?"><pre>)(.*?)(</pre>)', re.S)  # Pygments' blocks
+TAG = re.compile(r'<(/?)(span|a)\b[^>]*>')
+
+
+def hang_code(html: str) -> str:
+    """Each line of a highlighted code block (cells, show_doc signatures) in its own `<span class="efm-line">`, its
+    indent as `--i`, for the hanging indent of SITE_CSS. The text is unchanged (newlines stay, inside the line's span:
+    copying a selection gives the code as it was; the copy button reads its own copy); a token's span that runs over
+    lines (a docstring) is closed at the end of each line and opened again on the next."""
+    def block(m):
+        lines, open_, out = m[2].split('\n'), [], []
+        for k, line in enumerate(lines):
+            if k == len(lines) - 1 and not line: break  # the block's final newline
+            head = ''.join(t for t, _ in open_)
+            for t in TAG.finditer(line):
+                if t[1]: open_ and open_.pop()
+                else: open_.append((t[0], t[2]))
+            text = unescape(re.sub(r'<[^>]+>', '', line))
+            ind = len(text) - len(text.lstrip(' '))
+            close = ''.join(f'</{name}>' for _, name in reversed(open_))
+            nl = '\n' if k < len(lines) - 1 else ''
+            out.append(f'<span class="efm-line" style="--i:{ind}">{head}{line}{close}{nl}</span>')
+        return m[1] + ''.join(out) + m[3]
+    return CODE_PRE.sub(block, html)
+
+
+SHOW_DOC_DEF = re.compile(  # show_doc's source link, heading and signature, which it writes with `def` for a class too
+    r'(<a href="[^"]*/blob/[^/"]+/([^"#]+)#L(\d+)">source</a></p>\s*<h([2-6]) id="[^"]*">(\w+)<a class="anchor-link"'
+    r'[^>]*>¶</a></h\4>\s*<div class="highlight"><pre>(?:<span></span>)?)<span class="k">def</span>'
+    r'(<span class="w">\s*</span>)<span class="nf">(\w+)</span>(.*?</pre>)', re.S)
+INIT_NONE = '<span class="p">)</span><span class="o">-&gt;</span><span class="kc">None</span><span class="p">:</span>'
+
+
+@functools.cache
+def _classes(path: Path):
+    "(name, line) of each class in a source file, at its `class` line and at each of its decorators' (show_doc's link)."
+    try: tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError): return frozenset()
+    return frozenset((n.name, ln) for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
+                     for ln in (n.lineno, *(d.lineno for d in n.decorator_list)))
+
+
+def class_signatures(html: str) -> str:
+    """show_doc's `def Field(...)->None:` for a class made `class Field(...):` (`->None` is `__init__`'s): only where the
+    heading is the signature's name and the source line show_doc links to is that class in our own source."""
+    def fix(m):
+        if m[5] != m[7] or (m[7], int(m[3])) not in _classes(ROOT / m[2]): return m[0]
+        rest = m[8].replace(INIT_NONE, '<span class="p">):</span>')
+        return f'{m[1]}<span class="k">class</span>{m[6]}<span class="nc">{m[7]}</span>{rest}'
+    return SHOW_DOC_DEF.sub(fix, html)
+
+
+def polish_pages():
+    "The built pages' code blocks: classes' signatures as `class`, lines of code in spans for their hanging indent."
+    n = 0
+    for p in links.content_pages(SITE):
+        f = SITE / p
+        old = f.read_text()
+        new = hang_code(class_signatures(old))
+        if new != old: f.write_text(new); n += 1
+    return n
 
 
 def offline_violations():
@@ -292,6 +368,7 @@ def build(use_quarto=True, check_readme=False, warn_links=True):
     shutil.rmtree(SITE, ignore_errors=True)
     run([BIN / 'mkdocs', 'build', '--quiet', '-f', mkdocs_config(nav)], env=dict(os.environ, NO_MKDOCS_2_WARNING='1'))
     bundle_mathjax()
+    print(f'code blocks: class signatures and hanging indents in {polish_pages()} pages')
     print(f'links to {DOC_URL} made relative, #anchors matched to ids: {links.rewrite_site(SITE, DOC_URL)} pages rewritten')
     bad = offline_violations()
     if bad: sys.exit('FAIL: pages load resources from the network:\n  ' + '\n  '.join(bad))

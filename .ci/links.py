@@ -5,7 +5,7 @@ Rewritten at build time (`rewrite_site`, after mkdocs):
 - a link to our own deployed site (settings.ini's `doc_host` + `doc_baseurl`, which nbdev writes into every link on
   a name in backticks) becomes relative, so the same pages work locally and deployed;
 - nbdev's links left as raw markdown in the comments of a `show_doc` signature (`# see [`data_root`](https://...)`)
-  become links;
+  become links (their text plain, without markdown's backticks), as do other markdown links to a page or a URL;
 - an `#anchor` spelled as nbdev spells it (`#sampler.replay`) becomes the id the page has (`#samplerreplay`), and
   one on a name the page does not document (a private `_helper`: no heading) the code cell that defines it.
 
@@ -60,7 +60,8 @@ def resolve(page: str, url: str):
 ID = re.compile(r'''<[a-zA-Z][^>]*?\sid=["']([^"']+)["']|<a\s[^>]*?\bname=["']([^"']+)["']''')
 ATTR = re.compile(r'''(\s(?:href|src)=)(["'])(.*?)\2''', re.S)
 COMMENT = re.compile(r'(<span class="c[1m]?">)(.*?)(</span>)', re.S)  # Pygments' comment spans
-DOCLINK = re.compile(r'\[`([^`<>\[\]\n]+)`\]\(([^()\s<>"\']+)\)')   # nbdev's link on a name: [`name`](url)
+DOCLINK = re.compile(r'\[(`?)([^`<>\[\]\n]+)\1\]\(((?:https?:)?//[^()\s<>"\']+|[\w./-]+\.html(?:#[^()\s<>"\']*)?)\)')
+# a markdown link in a comment: nbdev's on a name ([`name`](url), maybe in backticks) or a link to a page or a URL
 
 
 def page_ids(html: str) -> set:
@@ -117,7 +118,7 @@ class Rewriter:
 
     def page(self, page: str, html: str) -> str:
         "One page rewritten: raw doc links in code comments made links, then every href/src made relative."
-        def link(m): return f'`<a href="{escape(unescape(m[2]))}">{m[1]}</a>`'
+        def link(m): return f'<a href="{escape(unescape(m[3]))}">{m[2]}</a>'
         html = COMMENT.sub(lambda m: m[1] + DOCLINK.sub(link, m[2]) + m[3], html)
         def attr(m):
             url = unescape(m[3])
