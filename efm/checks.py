@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['real', 'integer', 'choice', 'flag', 'tensor', 'finite', 'progress']
+__all__ = ['real', 'integer', 'choice', 'flag', 'tensor', 'finite', 'same_L', 'progress']
 
 # %% ../nbs/00_checks.ipynb #607ec341
 def _bounds(low, high, low_open=False, high_open=False) -> str:
@@ -86,6 +86,17 @@ def finite(t:Tensor, # a tensor
     "Refuse NaN or infinite values. It reads a value back from the tensor's device: a check for the start of a run, not for its every step."
     if not bool(torch.isfinite(t).all()): raise ValueError(f'{name} has non-finite values ({name} {tuple(t.shape)})')
     return t
+
+# %% ../nbs/00_checks.ipynb #1150b4a3
+def same_L(net, # a field network (its `L` attribute, if any, is the plate separation it was built for)
+           L:float, # the plate separation it is about to be used with
+           given:str, # what gives `L`, for the message: 'the objective has L'
+           fix:str, # what to do, for the message
+          ) -> None:
+    "Refuse a network built for another plate separation than `L`, naming both values."
+    net_L = getattr(net, 'L', None)
+    if isinstance(net_L, (int, float)) and isinstance(L, (int, float)) and not math.isclose(net_L, L, rel_tol=1e-6):
+        raise ValueError(f'the network was built for L = {net_L:g} (it embeds z / L), {given} = {L:g}: {fix}')
 
 # %% ../nbs/00_checks.ipynb #b5cd91bf
 def _clock(s:float) -> str: return f'{int(s // 3600)}:{int(s // 60 % 60):02d}:{int(s % 60):02d}' if s >= 3600 else f'{int(s // 60):02d}:{int(s % 60):02d}'

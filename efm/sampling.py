@@ -11,7 +11,7 @@ from typing import Callable, Optional, Union
 import torch
 from torch import Tensor
 
-from .checks import choice, integer, progress, real, tensor
+from .checks import choice, integer, progress, real, same_L, tensor
 from .field import Field
 
 # %% auto #0
@@ -197,9 +197,7 @@ def _check(field_fn, x, L, direction, solver, clock_steps, eps, min_cos, ds, max
     if x.ndim < 2 or x.shape[0] < 1: raise ValueError(f'x must be [b, *shape] with b >= 1, got x {tuple(x.shape)}')
     if not torch.isfinite(x).all(): raise ValueError(f'x has {int((~torch.isfinite(x)).sum())} non-finite entries (x {tuple(x.shape)})')
     L = real(L, 'L', 0, low_open=True)
-    net_L = getattr(field_fn, 'L', None)
-    if isinstance(net_L, (int, float)) and not math.isclose(net_L, L, rel_tol=1e-6):
-        raise ValueError(f'the network was built for L = {net_L:g} (it embeds z / L), and transport was given L = {L:g}: sample with the L it was trained on')
+    same_L(field_fn, L, 'and transport was given L', 'sample with the L it was trained on')
     choice(direction, 'direction', ('forward', 'backward'))
     choice(solver, 'solver', SOLVERS); integer(clock_steps, 'clock_steps', 1)
     real(eps, 'eps', 0, L / 2, high_open=True); real(min_cos, 'min_cos', 0, 1, high_open=True); real(ds, 'ds', 0, low_open=True, none=True)

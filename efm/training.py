@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from fastcore.basics import patch
 
-from .checks import choice, integer, progress, real
+from .checks import choice, integer, progress, real, same_L
 from .field import Field
 from .objective import Objective
 from .capacitor import Capacitor
@@ -329,9 +329,8 @@ def _check_train(model, P, obj, cfg, until) -> tuple:
     if not isinstance(cfg, TrainConfig): raise TypeError(f'cfg must be a TrainConfig, got {type(cfg).__name__}')
     params = [p for p in model.parameters() if p.requires_grad]
     if not params: raise ValueError('model has no trainable parameters')
-    net_L, obj_L = getattr(model, 'L', None), getattr(obj, 'L', None)
-    if isinstance(net_L, (int, float)) and isinstance(obj_L, (int, float)) and not math.isclose(net_L, obj_L, rel_tol=1e-6):
-        raise ValueError(f'the network was built for L = {net_L:g} (it embeds z / L), the objective has L = {obj_L:g}: build it with L={obj_L:g}')
+    obj_L = getattr(obj, 'L', None)
+    same_L(model, obj_L, 'the objective has L', f'build it with L={obj_L:g}' if isinstance(obj_L, (int, float)) else '')
     big = torch.finfo(params[0].dtype).max ** 0.5 if params[0].dtype.is_floating_point else math.inf
     if isinstance(obj_L, (int, float)) and obj_L >= big:
         raise ValueError(f'L = {obj_L:g} is too large for the network\'s {params[0].dtype}: its squares (the field\'s distances) overflow beyond {big:.3g}')
@@ -377,7 +376,8 @@ def _length_diff(saved:dict, cfg:TrainConfig) -> list:
     ext = r + (T,) if cfg.schedule == 'cosine' else r
     if cfg.steps > T and cfg.restarts == ext: return []
     how = (f'to extend the run to {cfg.steps} steps, use TrainConfig(steps={cfg.steps}, restarts={ext}) (`efm train --extend`)'
-           if cfg.steps > T else 'a run cannot be shortened: stop early with until=, or start a new run')
+           if cfg.steps > T else f'the run was extended: resume it with restarts={r} (`efm train --extend`)' if cfg.steps == T
+           else 'a run cannot be shortened: stop early with until=, or start a new run')
     return [f'steps: {T!r} (checkpoint) vs {cfg.steps!r} (now)' + (f', restarts: {r} vs {cfg.restarts}' if r != cfg.restarts else '') + f' ({how})']
 
 def _resume(ckpt:Path, st:dict, cfg:TrainConfig, obj:Objective, parts:dict, samplers:tuple, n:int, g:torch.Generator, until:int, rank:int, world:int, gd:Optional[torch.Generator]=None) -> tuple:
