@@ -548,14 +548,19 @@ def render(exe, url, shot):
     return dom
 
 
-def exported_defs(nb: Path):
-    "The `def`/`class` names defined in a notebook's `#| exports` cells (the cells whose source the page shows)."
-    names = []
+def exports_bodies(nb: Path):
+    "The code of a notebook's `#| exports` cells (the cells whose source the page shows), directives taken out."
     for c in json.loads(nb.read_text())['cells']:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
         if c['cell_type'] != 'code': continue
         d, body = directives(src)
-        if not any(k.split()[0] == 'exports' for k in d if k.split()): continue
+        if any(k.split()[0] == 'exports' for k in d if k.split()): yield body
+
+
+def exported_defs(nb: Path):
+    "The `def`/`class` names defined in a notebook's `#| exports` cells (the cells whose source the page shows)."
+    names = []
+    for body in exports_bodies(nb):
         try: found = [(('class' if isinstance(n, ast.ClassDef) else 'def'), n.name) for n in ast.walk(ast.parse(body))
                       if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         except SyntaxError: found = re.findall(r'^[ \t]*(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_]\w*)', body, re.M)
@@ -596,6 +601,29 @@ def check_page(dom: str, pg, shot: Path):
     return list(dict.fromkeys(bad))
 
 
+def shown_sources(nb: Path):
+    "The public top-level `def`/`class` names (and `@patch` methods, by their bare name) of a notebook's `#| exports` cells."
+    names = []
+    for body in exports_bodies(nb):
+        try: tree = ast.parse(body)
+        except SyntaxError: continue
+        names += [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and (n.name[0] != '_' or n.name[:2] == '__')]
+    return names
+
+
+def doubled_signatures(pages):
+    """'page (notebook): ...' for each generated `show_doc` of a name whose source the page already shows (an `#| exports`
+    cell): the reader would see its signature twice. A hidden `#| eval: false` cell naming it in `show_doc(...)` stops nbdev
+    from adding one."""
+    bad = []
+    for pg in pages:
+        mine = set(shown_sources(ROOT / 'nbs' / pg['nb']))
+        for c in pg['page']['cells']:
+            m = re.fullmatch(r'\s*show_doc\((?:\w+\.)?(\w+)\)\s*', c['source']) if c['cell_type'] == 'code' else None
+            if m and m.group(1) in mine: bad.append(f"{pg['html']} (nbs/{pg['nb'].as_posix()}): `{m.group(1)}` shows its source and a generated signature (name it in the hidden `#| eval: false` show_doc cell)")
+    return bad
+
+
 def link_problems(pages=None):
     """The check's static pass (`links.site_problems`): 'page (notebook): reason' for each raw markdown link, dead link
     or #anchor, absolute link to our own site, and (on the mkdocs site) previous/next link off the nav order."""
@@ -611,7 +639,7 @@ def check(browser=True):
     if not htmls: sys.exit(f'docs-check failed: no pages in {SITE.relative_to(ROOT)}/ (build the site first)')
     fails = [f'{h}: notebook {pg["nb"]} has no page on the site' for h, pg in pages.items() if h not in htmls]
     t0 = time.time()
-    static = link_problems(list(pages.values()))
+    static = link_problems(list(pages.values())) + doubled_signatures(list(pages.values()))
     print(f'links: {len(static)} problems in {len(htmls)} pages ({time.time() - t0:.1f}s, no browser)'
           + ''.join(f'\n  FAIL {b}' for b in static), flush=True)
     fails += static

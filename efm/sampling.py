@@ -277,6 +277,7 @@ def show_transport(src:Tensor, # start points, [b, 2]
                    n_lines:int=200, # draw at most this many paths
                    ax=None, # axes to draw into (a new figure if None)
                    title:Optional[str]=None, # axes title
+                   target_over:bool=False, # draw the target as rings over the transported points (both stay visible where they overlap)
                   ):
     "Scatter source, target and transported 2-D points, with the paths between them."
     src, tgt, mapped = _pts(src, 'src'), _pts(tgt, 'tgt'), _pts(mapped, 'mapped')
@@ -288,8 +289,9 @@ def show_transport(src:Tensor, # start points, [b, 2]
     if xs is not None:
         ax.plot(xs[:, :n_lines, 0].detach().cpu(), xs[:, :n_lines, 1].detach().cpu(), color='gray', lw=0.4, alpha=0.5)
     ax.scatter(src[:, 0], src[:, 1], s=4, c='C0', label='source')
-    if tgt is not None: ax.scatter(tgt[:, 0], tgt[:, 1], s=4, c='C1', alpha=0.5, label='target')
+    if tgt is not None and not target_over: ax.scatter(tgt[:, 0], tgt[:, 1], s=4, c='C1', alpha=0.5, label='target')
     if mapped is not None: ax.scatter(mapped[:, 0], mapped[:, 1], s=4, c='C3', label='transported')
+    if tgt is not None and target_over: ax.scatter(tgt[:, 0], tgt[:, 1], s=14, facecolors='none', edgecolors='C1', lw=0.6, label='target')
     ax.set_xlabel('$x_1$'); ax.set_ylabel('$x_2$'); ax.set_aspect('equal'); ax.legend(markerscale=3, loc='upper right')
     if title: ax.set_title(title)
     return ax
